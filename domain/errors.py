@@ -1,0 +1,100 @@
+"""Errors raised by the job ledger's domain and use cases.
+
+Every error the ledger raises on purpose derives from :class:`JobLedgerError`, so an entry point
+can translate the whole family in one place::
+
+    JobLedgerError
+    ├── JobNotFoundError              the job does not exist (or not at that version or time)
+    ├── InvalidInputError             a value is malformed or out of bounds, whatever the state
+    │   └── IdempotencyKeyReusedError an idempotency key came back with a different payload
+    ├── JobConflictError              the command conflicts with the job's current state
+    │   ├── InvalidTransitionError    the command is not allowed from the job's status
+    │   └── ProgressConflictError     progress would go down or beyond the total
+    ├── VersionMismatchError          the caller expected another version of the job
+    └── LedgerUnavailableError        the store cannot take the command right now
+        └── ConcurrencyExhaustedError every retry lost an optimistic-concurrency race
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class JobLedgerError(Exception):
+    """Raised when the ledger refuses a command or a query."""
+
+
+class JobNotFoundError(JobLedgerError):
+    """Raised when no job exists with the given id."""
+
+    def __init__(self, job_id: UUID, detail: str | None = None) -> None:
+        self.job_id = job_id
+        super().__init__(detail or f"Job {job_id} not found.")
+
+
+class InvalidInputError(JobLedgerError, ValueError):
+    """Raised when a command's argument is malformed or out of bounds."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        self.field = field
+        self.detail = detail
+        super().__init__(f"{field}: {detail}")
+
+
+class IdempotencyKeyReusedError(InvalidInputError):
+    """Raised when an idempotency key is reused with a different payload."""
+
+    def __init__(self, job_id: UUID) -> None:
+        self.job_id = job_id
+        super().__init__(
+            "idempotencyKey",
+            f"this key already created job {job_id} with a different payload; "
+            "use a new key for a new job",
+        )
+
+
+class JobConflictError(JobLedgerError):
+    """Raised when a command conflicts with the job's current state."""
+
+
+class InvalidTransitionError(JobConflictError):
+    """Raised when a command is not allowed from the job's current status."""
+
+    def __init__(self, job_id: UUID, command: str, status: str, allowed_from: tuple[str, ...]):
+        self.job_id = job_id
+        self.command = command
+        self.status = status
+        self.allowed_from = allowed_from
+        super().__init__(
+            f"Cannot {command} job {job_id}: it is {status}; "
+            f"{command} is allowed only when it is {' or '.join(allowed_from)}."
+        )
+
+
+class ProgressConflictError(JobConflictError):
+    """Raised when reported progress would go down or exceed the total."""
+
+
+class VersionMismatchError(JobLedgerError):
+    """Raised when a conditional command expected another version of the job."""
+
+    def __init__(self, job_id: UUID, expected: int, actual: int) -> None:
+        self.job_id = job_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"Job {job_id} is at version {actual}, not {expected}.")
+
+
+class LedgerUnavailableError(JobLedgerError):
+    """Raised when the event store cannot take the command right now; retrying later may work."""
+
+
+class ConcurrencyExhaustedError(LedgerUnavailableError):
+    """Raised when a command lost every retry of an optimistic-concurrency race."""
+
+    def __init__(self, job_id: UUID, attempts: int) -> None:
+        self.job_id = job_id
+        self.attempts = attempts
+        super().__init__(
+            f"Job {job_id} is changing too fast: gave up after {attempts} attempts; retry later."
+        )

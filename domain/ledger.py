@@ -1,0 +1,232 @@
+"""JobLedger: the job ledger's use cases, as one event-sourced application.
+
+Every command follows the same path: load the job, call one command on it, save its event.
+Commands on one job run one at a time within a process; across processes the store's
+optimistic-concurrency check decides, and a command that loses the race is retried against the
+fresh state, so the job's rules (not the race) decide the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from domain.errors import (
+    ConcurrencyExhaustedError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    JobNotFoundError,
+    LedgerUnavailableError,
+    VersionMismatchError,
+)
+from domain.job import Job
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_NAMESPACE = UUID("6f0d52a4-5b1e-4d38-9d57-0a8f6c2d7e11")
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a command did: the job after it, and the log position of its last event."""
+
+    job: Job
+    #: Notification id of the last event this command recorded (or the log's head on a replay).
+    position: int
+    #: True when an idempotent create found the job it had already created.
+    replayed: bool = False
+
+
+class JobLedger(Application[UUID]):
+    """The job ledger: create and drive jobs, and read them back."""
+
+    name = "jobledger"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Job: 100}
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "COMPRESSOR_TOPIC": "",
+    }
+    max_attempts = 12
+    lock_stripes = 256
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._locks = [threading.Lock() for _ in range(self.lock_stripes)]
+
+    def create_job(
+        self,
+        *,
+        job_type: str,
+        data: Any = None,
+        total_items: int | None = None,
+        actor: str,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        """Creates a pending job; with an idempotency key, a retry returns the same job."""
+        job_id = uuid4() if idempotency_key is None else _idempotent_id(actor, idempotency_key)
+        with self._lock_for(job_id), self._store_errors():
+            job = Job.create(
+                job_id=job_id, job_type=job_type, data=data, total_items=total_items, actor=actor
+            )
+            try:
+                return CommandResult(job, self._save_job(job))
+            except IntegrityError:
+                if idempotency_key is None:
+                    raise
+            return self._replay_create(job)
+
+    def start_job(self, job_id: UUID, *, actor: str, expected_version: int | None = None) -> CommandResult:
+        """Starts a pending job."""
+        return self._execute(job_id, expected_version, lambda job: job.start(actor=actor))
+
+    def update_progress(
+        self,
+        job_id: UUID,
+        processed_items: int,
+        total_items: int | None = None,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Records how far a processing job has got."""
+        return self._execute(
+            job_id,
+            expected_version,
+            lambda job: job.update_progress(processed_items, total_items, actor=actor),
+        )
+
+    def log_error(
+        self,
+        job_id: UUID,
+        message: str,
+        item: str | None = None,
+        details: Any = None,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Records an error met while running a job."""
+        return self._execute(
+            job_id,
+            expected_version,
+            lambda job: job.log_error(message, item, details, actor=actor),
+        )
+
+    def complete_job(
+        self, job_id: UUID, result: Any = None, *, actor: str, expected_version: int | None = None
+    ) -> CommandResult:
+        """Marks a processing job as completed."""
+        return self._execute(job_id, expected_version, lambda job: job.complete(result, actor=actor))
+
+    def fail_job(
+        self, job_id: UUID, reason: str, *, actor: str, expected_version: int | None = None
+    ) -> CommandResult:
+        """Marks a pending or processing job as failed."""
+        return self._execute(job_id, expected_version, lambda job: job.fail(reason, actor=actor))
+
+    def cancel_job(
+        self,
+        job_id: UUID,
+        reason: str | None = None,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Cancels a pending job."""
+        return self._execute(job_id, expected_version, lambda job: job.cancel(reason, actor=actor))
+
+    def get_job(self, job_id: UUID, version: int | None = None) -> Job:
+        """Returns the job, now or as it was at ``version``."""
+        with self._store_errors():
+            return self._load(job_id, version)
+
+    def head(self) -> int:
+        """Returns the notification id of the newest event in the log (0 when empty)."""
+        with self._store_errors():
+            return self.recorder.max_notification_id() or 0
+
+    def take_snapshot(self, *args: Any, **kwargs: Any) -> None:
+        """Takes a snapshot; a failure is logged, never raised: the command's event is saved."""
+        try:
+            super().take_snapshot(*args, **kwargs)
+        except PersistenceError:
+            logger.warning("Could not take a snapshot; loads stay correct but slower.", exc_info=True)
+
+    def _execute(
+        self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
+    ) -> CommandResult:
+        with self._lock_for(job_id), self._store_errors():
+            for attempt in range(1, self.max_attempts + 1):
+                job = self._load(job_id)
+                if expected_version is not None and job.version != expected_version:
+                    raise VersionMismatchError(job_id, expected_version, job.version)
+                command(job)
+                try:
+                    return CommandResult(job, self._save_job(job))
+                except IntegrityError:
+                    _back_off(attempt)
+            raise ConcurrencyExhaustedError(job_id, self.max_attempts)
+
+    def _replay_create(self, attempted: Job) -> CommandResult:
+        original = self._load(attempted.id, version=1)
+        same_payload = (
+            original.job_type == attempted.job_type
+            and original.total_items == attempted.total_items
+            and json.loads(original.data_json) == json.loads(attempted.data_json)
+        )
+        if not same_payload:
+            raise IdempotencyKeyReusedError(attempted.id)
+        return CommandResult(self._load(attempted.id), self.head(), replayed=True)
+
+    def _load(self, job_id: UUID, version: int | None = None) -> Job:
+        try:
+            job = self.repository.get(job_id, version=version)
+        except AggregateNotFoundError:
+            raise JobNotFoundError(job_id) from None
+        if not isinstance(job, Job):
+            raise JobNotFoundError(job_id)
+        return job
+
+    def _save_job(self, job: Job) -> int:
+        recordings = self.save(job)
+        return recordings[-1].notification.id
+
+    def _lock_for(self, job_id: UUID) -> threading.Lock:
+        return self._locks[job_id.int % self.lock_stripes]
+
+    def _store_errors(self) -> _StoreErrors:
+        return _StoreErrors()
+
+
+class _StoreErrors:
+    """Turns the store's own failures (not concurrency conflicts) into LedgerUnavailableError."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        if isinstance(exc, PersistenceError) and not isinstance(exc, IntegrityError):
+            raise LedgerUnavailableError(f"The event store is unavailable: {exc}") from exc
+
+
+def _idempotent_id(actor: str, key: str) -> UUID:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise InvalidInputError(
+            "idempotencyKey", f"must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+        )
+    return uuid5(uuid5(IDEMPOTENCY_NAMESPACE, actor), key)
+
+
+def _back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))

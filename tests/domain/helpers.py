@@ -1,0 +1,31 @@
+"""Shared helpers for ledger tests: bring a job to a status, count its stored events."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.job import JobStatus
+from domain.ledger import JobLedger
+
+ACTOR = "user-1"
+WORKER = "worker-1"
+
+
+def job_in_status(ledger: JobLedger, status: JobStatus, total_items: int | None = 10) -> UUID:
+    """Creates a job and drives it to ``status`` through the ledger."""
+    job_id = ledger.create_job(job_type="import", data={"file": "a.csv"}, total_items=total_items,
+                               actor=ACTOR).job.id
+    if status is JobStatus.PROCESSING or status is JobStatus.COMPLETED:
+        ledger.start_job(job_id, actor=WORKER)
+    if status is JobStatus.COMPLETED:
+        ledger.complete_job(job_id, actor=WORKER)
+    if status is JobStatus.FAILED:
+        ledger.fail_job(job_id, "broken", actor=WORKER)
+    if status is JobStatus.CANCELLED:
+        ledger.cancel_job(job_id, actor=ACTOR)
+    assert ledger.get_job(job_id).status is status
+    return job_id
+
+
+def stored_event_count(ledger: JobLedger, job_id: UUID) -> int:
+    return len(list(ledger.events.get(job_id)))
