@@ -63,6 +63,11 @@ class JobLedger(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._locks = [threading.Lock() for _ in range(self.lock_stripes)]
+        self._listeners: list[Callable[[int], None]] = []
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """Calls ``listener(position)`` after each save in this process (wakes log followers)."""
+        self._listeners.append(listener)
 
     def create_job(
         self,
@@ -162,6 +167,12 @@ class JobLedger(Application[UUID]):
             super().take_snapshot(*args, **kwargs)
         except PersistenceError:
             logger.warning("Could not take a snapshot; loads stay correct but slower.", exc_info=True)
+
+    def _notify(self, recordings: list[Any]) -> None:
+        if recordings:
+            position = recordings[-1].notification.id
+            for listener in self._listeners:
+                listener(position)
 
     def _execute(
         self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
