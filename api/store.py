@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from eventsourcing.persistence import Environment
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
+from eventsourcing.utils import Environment
 
 DEFAULT_DATABASE_URL = "sqlite:///var/jobledger.db"
 SQLITE_BUSY_TIMEOUT_SECONDS = 5

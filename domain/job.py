@@ -14,10 +14,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as AggregateSnapshot
 
 from domain.errors import InvalidInputError, InvalidTransitionError, ProgressConflictError
 
@@ -68,7 +69,7 @@ class ErrorEntry:
 
 
 class Job(Aggregate):
-    """A background job: created, started, progressing, and finally completed, failed or cancelled."""
+    """A background job: created, started, making progress, then completed, failed or cancelled."""
 
     TOPIC = "jobledger:Job"
 
@@ -121,7 +122,9 @@ class Job(Aggregate):
 
         def apply(self, job: Job) -> None:
             job.error_count += 1
-            job.error_log.append(ErrorEntry(self.message, self.item, self.details_json, self.timestamp))
+            job.error_log.append(
+                ErrorEntry(self.message, self.item, self.details_json, self.timestamp)
+            )
             if len(job.error_log) > MAX_ERROR_LOG:
                 del job.error_log[0]
 
@@ -152,14 +155,14 @@ class Job(Aggregate):
             job.cancel_reason = self.reason
             job.completed_at = self.timestamp
 
-    class Snapshot(Aggregate.Snapshot):
+    class Snapshot(AggregateSnapshot):
         """A job's state at one version, in plain JSON types."""
 
         TOPIC = "jobledger:Job.Snapshot"
 
         @classmethod
         def take(cls, aggregate: Any) -> Job.Snapshot:
-            snapshot = super().take(aggregate)
+            snapshot: Job.Snapshot = super().take(aggregate)
             state = snapshot.state
             state["status"] = str(state["status"])
             state["error_log"] = [
@@ -171,7 +174,7 @@ class Job(Aggregate):
             job = super().mutate(None)
             assert isinstance(job, Job)
             job.status = JobStatus(job.status)
-            job.error_log = [ErrorEntry(*fields) for fields in job.error_log]
+            job.error_log = [ErrorEntry(*fields) for fields in cast(list[list[Any]], job.error_log)]
             return job
 
     def __init__(self) -> None:
@@ -249,7 +252,9 @@ class Job(Aggregate):
         message = _text("message", message, MAX_MESSAGE_CHARS)
         if item is not None:
             item = _text("item", item, MAX_ITEM_CHARS)
-        details_json = None if details is None else _json_text("details", details, MAX_DETAILS_BYTES)
+        details_json = (
+            None if details is None else _json_text("details", details, MAX_DETAILS_BYTES)
+        )
         self._require("log an error on", JobStatus.PENDING, JobStatus.PROCESSING)
         self.trigger_event(
             self.ErrorLogged, actor=actor, message=message, item=item, details_json=details_json

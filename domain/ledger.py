@@ -57,7 +57,7 @@ class JobLedger(Application[UUID]):
         "AGGREGATE_CACHE_MAXSIZE": "10000",
         "COMPRESSOR_TOPIC": "",
     }
-    max_attempts = 12
+    max_attempts = 20
     lock_stripes = 256
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
@@ -91,7 +91,9 @@ class JobLedger(Application[UUID]):
                     raise
             return self._replay_create(job)
 
-    def start_job(self, job_id: UUID, *, actor: str, expected_version: int | None = None) -> CommandResult:
+    def start_job(
+        self, job_id: UUID, *, actor: str, expected_version: int | None = None
+    ) -> CommandResult:
         """Starts a pending job."""
         return self._execute(job_id, expected_version, lambda job: job.start(actor=actor))
 
@@ -132,7 +134,9 @@ class JobLedger(Application[UUID]):
         self, job_id: UUID, result: Any = None, *, actor: str, expected_version: int | None = None
     ) -> CommandResult:
         """Marks a processing job as completed."""
-        return self._execute(job_id, expected_version, lambda job: job.complete(result, actor=actor))
+        return self._execute(
+            job_id, expected_version, lambda job: job.complete(result, actor=actor)
+        )
 
     def fail_job(
         self, job_id: UUID, reason: str, *, actor: str, expected_version: int | None = None
@@ -166,7 +170,9 @@ class JobLedger(Application[UUID]):
         try:
             super().take_snapshot(*args, **kwargs)
         except PersistenceError:
-            logger.warning("Could not take a snapshot; loads stay correct but slower.", exc_info=True)
+            logger.warning(
+                "Could not take a snapshot; loads stay correct but slower.", exc_info=True
+            )
 
     def _notify(self, recordings: list[Any]) -> None:
         if recordings:
@@ -202,7 +208,7 @@ class JobLedger(Application[UUID]):
 
     def _load(self, job_id: UUID, version: int | None = None) -> Job:
         try:
-            job = self.repository.get(job_id, version=version)
+            job: Job = self.repository.get(job_id, version=version)
         except AggregateNotFoundError:
             raise JobNotFoundError(job_id) from None
         if not isinstance(job, Job):
@@ -226,7 +232,9 @@ class _StoreErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: Any
+    ) -> None:
         if isinstance(exc, PersistenceError) and not isinstance(exc, IntegrityError):
             raise LedgerUnavailableError(f"The event store is unavailable: {exc}") from exc
 
@@ -234,10 +242,11 @@ class _StoreErrors:
 def _idempotent_id(actor: str, key: str) -> UUID:
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
         raise InvalidInputError(
-            "idempotencyKey", f"must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+            "idempotencyKey",
+            f"must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY_CHARS} characters",
         )
     return uuid5(uuid5(IDEMPOTENCY_NAMESPACE, actor), key)
 
 
 def _back_off(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))

@@ -13,8 +13,9 @@ WORKER = "worker-1"
 
 def job_in_status(ledger: JobLedger, status: JobStatus, total_items: int | None = 10) -> UUID:
     """Creates a job and drives it to ``status`` through the ledger."""
-    job_id = ledger.create_job(job_type="import", data={"file": "a.csv"}, total_items=total_items,
-                               actor=ACTOR).job.id
+    job_id = ledger.create_job(
+        job_type="import", data={"file": "a.csv"}, total_items=total_items, actor=ACTOR
+    ).job.id
     if status is JobStatus.PROCESSING or status is JobStatus.COMPLETED:
         ledger.start_job(job_id, actor=WORKER)
     if status is JobStatus.COMPLETED:

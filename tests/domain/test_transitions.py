@@ -12,8 +12,13 @@ from domain.job import JobStatus
 from domain.ledger import CommandResult, JobLedger
 from tests.domain.helpers import WORKER, job_in_status, stored_event_count
 
-P, R, C, F, X = (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED,
-                 JobStatus.CANCELLED)
+P, R, C, F, X = (
+    JobStatus.PENDING,
+    JobStatus.PROCESSING,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
 
 Command = Callable[[JobLedger, UUID], CommandResult]
 

@@ -1,0 +1,119 @@
+"""Concurrent commands on one job: the rules decide, nothing is lost, retries are bounded.
+
+Within one ledger, commands on a job take turns; across ledgers (processes) on a shared store the
+optimistic-concurrency check catches the race and the loser retries. The in-memory store cannot be
+shared between ledgers, so it runs the single-ledger half.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from api.store import Store
+from domain.errors import ConcurrencyExhaustedError, InvalidTransitionError
+from domain.job import Job, JobStatus
+from domain.ledger import JobLedger
+from tests.domain.helpers import WORKER, job_in_status
+
+
+def _ledgers(backend: str, make_ledger: Callable[[], JobLedger]) -> list[JobLedger]:
+    return [make_ledger()] if backend == "memory" else [make_ledger(), make_ledger()]
+
+
+def _run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Runs ``work(i)`` in ``count`` threads released at once; returns results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_fifty_concurrent_starts_record_exactly_one(
+    backend: str, make_ledger: Callable[[], JobLedger]
+) -> None:
+    ledgers = _ledgers(backend, make_ledger)
+    job_id = job_in_status(ledgers[0], JobStatus.PENDING)
+
+    results = _run_together(
+        50, lambda i: ledgers[i % len(ledgers)].start_job(job_id, actor=f"w{i}")
+    )
+
+    winners = [r for r in results if not isinstance(r, Exception)]
+    losers = [r for r in results if isinstance(r, Exception)]
+    assert len(winners) == 1
+    assert len(losers) == 49 and all(isinstance(e, InvalidTransitionError) for e in losers)
+    events = list(ledgers[0].events.get(job_id))
+    assert [type(e) for e in events] == [Job.Created, Job.Started]
+
+
+def test_twenty_threads_logging_fifty_errors_each_lose_nothing(ledger: JobLedger) -> None:
+    job_id = job_in_status(ledger, JobStatus.PROCESSING)
+
+    def log_fifty(i: int) -> None:
+        for n in range(50):
+            ledger.log_error(job_id, f"t{i}-{n}", actor=f"w{i}")
+
+    results = _run_together(20, log_fifty)
+
+    assert [r for r in results if r is not None] == []
+    events = list(ledger.events.get(job_id))
+    assert [e.originator_version for e in events] == list(range(1, 1003))
+    messages = {e.message for e in events if isinstance(e, Job.ErrorLogged)}
+    assert messages == {f"t{i}-{n}" for i in range(20) for n in range(50)}
+    assert ledger.get_job(job_id).error_count == 1000
+
+
+def test_ten_concurrent_commands_from_two_processes_all_succeed(
+    backend: str, make_ledger: Callable[[], JobLedger]
+) -> None:
+    ledgers = _ledgers(backend, make_ledger)
+    job_id = job_in_status(ledgers[0], JobStatus.PROCESSING)
+
+    for round_ in range(20):
+
+        def log_one(i: int, round_: int = round_) -> None:
+            ledgers[i % len(ledgers)].log_error(job_id, f"r{round_}-{i}", actor="w")
+
+        results = _run_together(10, log_one)
+        assert [r for r in results if isinstance(r, Exception)] == []
+
+    events = list(ledgers[-1].events.get(job_id))
+    assert [e.originator_version for e in events] == list(range(1, 203))
+
+
+class AlwaysOvertaken(JobLedger):
+    """A ledger whose every save of a change is preceded by another writer's event on that job."""
+
+    def _save_job(self, job: Job) -> int:
+        if job.version > 1:
+            rival = self.repository.get(job.id)
+            rival.log_error("overtook you", actor="rival")
+            self.save(rival)
+        return super()._save_job(job)
+
+
+def test_retries_are_bounded_and_say_so(store_url: str) -> None:
+    ledger = AlwaysOvertaken(env=Store.from_url(store_url).ledger_env())
+    job_id = ledger.create_job(job_type="t", actor="a").job.id
+    with pytest.raises(ConcurrencyExhaustedError) as raised:
+        ledger.start_job(job_id, actor=WORKER)
+    assert raised.value.attempts == ledger.max_attempts
+    job = ledger.get_job(job_id)
+    assert (job.status, job.error_count) == (JobStatus.PENDING, ledger.max_attempts)
+    ledger.close()
