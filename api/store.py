@@ -92,17 +92,19 @@ class Store:
     def ledger_env(self) -> dict[str, str]:
         """The eventsourcing library's settings for this store."""
         if self.kind == "memory":
-            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+            return {"PERSISTENCE_MODULE": "api.timeindex:TimeIndexedPOPOFactory"}
         if self.kind == "sqlite":
             assert self.path is not None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             return {
                 "PERSISTENCE_MODULE": f"{__name__}:DurableSQLiteFactory",
+                "APPLICATION_RECORDER_TOPIC": "api.timeindex:SQLiteTimeIndexedRecorder",
                 "SQLITE_DBNAME": str(self.path),
                 "SQLITE_LOCK_TIMEOUT": str(SQLITE_BUSY_TIMEOUT_SECONDS),
             }
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": "api.timeindex:PostgresTimeIndexedRecorder",
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
             "POSTGRES_USER": self.user,

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,10 +24,11 @@ from domain.errors import (
     IdempotencyKeyReusedError,
     InvalidInputError,
     JobNotFoundError,
-    LedgerUnavailableError,
     VersionMismatchError,
 )
+from domain.audit import JobAudit
 from domain.job import Job
+from domain.retries import back_off, store_errors
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class JobLedger(Application[UUID]):
+class JobLedger(JobAudit, Application[UUID]):
     """The job ledger: create and drive jobs, and read them back."""
 
     name = "jobledger"
@@ -80,7 +79,7 @@ class JobLedger(Application[UUID]):
     ) -> CommandResult:
         """Creates a pending job; with an idempotency key, a retry returns the same job."""
         job_id = uuid4() if idempotency_key is None else _idempotent_id(actor, idempotency_key)
-        with self._lock_for(job_id), self._store_errors():
+        with self._lock_for(job_id), store_errors():
             job = Job.create(
                 job_id=job_id, job_type=job_type, data=data, total_items=total_items, actor=actor
             )
@@ -157,12 +156,12 @@ class JobLedger(Application[UUID]):
 
     def get_job(self, job_id: UUID, version: int | None = None) -> Job:
         """Returns the job, now or as it was at ``version``."""
-        with self._store_errors():
+        with store_errors():
             return self._load(job_id, version)
 
     def head(self) -> int:
         """Returns the notification id of the newest event in the log (0 when empty)."""
-        with self._store_errors():
+        with store_errors():
             return self.recorder.max_notification_id() or 0
 
     def take_snapshot(self, *args: Any, **kwargs: Any) -> None:
@@ -183,7 +182,7 @@ class JobLedger(Application[UUID]):
     def _execute(
         self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
     ) -> CommandResult:
-        with self._lock_for(job_id), self._store_errors():
+        with self._lock_for(job_id), store_errors():
             for attempt in range(1, self.max_attempts + 1):
                 job = self._load(job_id)
                 if expected_version is not None and job.version != expected_version:
@@ -192,7 +191,7 @@ class JobLedger(Application[UUID]):
                 try:
                     return CommandResult(job, self._save_job(job))
                 except IntegrityError:
-                    _back_off(attempt)
+                    back_off(attempt)
             raise ConcurrencyExhaustedError(job_id, self.max_attempts)
 
     def _replay_create(self, attempted: Job) -> CommandResult:
@@ -222,21 +221,6 @@ class JobLedger(Application[UUID]):
     def _lock_for(self, job_id: UUID) -> threading.Lock:
         return self._locks[job_id.int % self.lock_stripes]
 
-    def _store_errors(self) -> _StoreErrors:
-        return _StoreErrors()
-
-
-class _StoreErrors:
-    """Turns the store's own failures (not concurrency conflicts) into LedgerUnavailableError."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: Any
-    ) -> None:
-        if isinstance(exc, PersistenceError) and not isinstance(exc, IntegrityError):
-            raise LedgerUnavailableError(f"The event store is unavailable: {exc}") from exc
 
 
 def _idempotent_id(actor: str, key: str) -> UUID:
@@ -246,7 +230,3 @@ def _idempotent_id(actor: str, key: str) -> UUID:
             f"must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY_CHARS} characters",
         )
     return uuid5(uuid5(IDEMPOTENCY_NAMESPACE, actor), key)
-
-
-def _back_off(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
