@@ -10,6 +10,7 @@ Supported forms::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,7 @@ class Store:
         if self.kind == "sqlite":
             assert self.path is not None
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             return {
                 "PERSISTENCE_MODULE": f"{__name__}:DurableSQLiteFactory",
                 "APPLICATION_RECORDER_TOPIC": "api.timeindex:SQLiteTimeIndexedRecorder",
@@ -110,9 +112,9 @@ class Store:
             "POSTGRES_USER": self.user,
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_DBNAME": self.dbname,
-            "POSTGRES_CONNECT_TIMEOUT": "5",
-            "POSTGRES_POOL_SIZE": "10",
-            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "2",
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "8",
         }
 
     def describe(self) -> str:
@@ -122,6 +124,12 @@ class Store:
         if self.kind == "postgresql":
             return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
         return "memory"
+
+
+def _create_private(path: Path) -> None:
+    """Creates the database file readable by its owner only (it holds password hashes);
+    SQLite gives its -wal and -shm files the same permissions."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
 
 
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):

@@ -15,12 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-from psycopg import Cursor
-from psycopg.rows import DictRow
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 INDEX_TABLE = "event_timestamps"
@@ -39,17 +43,15 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
         return [
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {INDEX_TABLE} ("
-            "originator_id TEXT, originator_version INTEGER, timestamp TEXT, "
-            "PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID",
-            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_by_time "
-            f"ON {INDEX_TABLE} (originator_id, timestamp, originator_version)",
+            "originator_id TEXT, timestamp TEXT, originator_version INTEGER, "
+            "PRIMARY KEY (originator_id, timestamp, originator_version)) WITHOUT ROWID",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
-        rows = [(i.hex, v, _sortable(t)) for i, t, v in kwargs.get("event_timestamps", ())]
+        rows = [(i.hex, _sortable(t), v) for i, t, v in kwargs.get("event_timestamps", ())]
         c.executemany(f"INSERT INTO {INDEX_TABLE} VALUES (?, ?, ?)", rows)
         return notification_ids
 
@@ -66,46 +68,75 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
 
 
 class PostgresTimeIndexedRecorder(PostgresApplicationRecorder):
-    """PostgreSQL application recorder with a timestamp index beside the events.
+    """PostgreSQL application recorder with a timestamp index, inserting in one round trip.
 
-    The index rows are written first in the transaction's pipeline, so the table has no unique
-    key: a lost race must fail on the events' own key, which the library reports as such.
+    A save is one call of a server-side function that takes the table lock (so notification ids
+    commit in order, as the library's own recorder ensures), notifies listeners, inserts the
+    events and then their index rows. The library's recorder needs two round trips and a
+    client-side pipeline for the same work; a save is most of a command's cost.
     """
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(INDEX_TABLE))
+        schema = Identifier(datastore.schema)
+        index = SQL("{0}.{1}").format(schema, Identifier(INDEX_TABLE))
+        function = SQL("{0}.{1}").format(schema, Identifier(f"{events_table_name}_insert"))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0} (originator_id uuid NOT NULL, "
-                "originator_version bigint NOT NULL, timestamp timestamptz NOT NULL)"
-            ).format(table)
+                "timestamp timestamptz NOT NULL, originator_version bigint NOT NULL, "
+                "PRIMARY KEY (originator_id, timestamp, originator_version))"
+            ).format(index)
         )
         self.sql_create_statements.append(
-            SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} ({2})").format(
-                Identifier(f"{INDEX_TABLE}_by_time"),
-                table,
-                SQL("originator_id, timestamp, originator_version"),
+            SQL(
+                "CREATE OR REPLACE FUNCTION {function}(ids uuid[], versions bigint[], "
+                "topics text[], states bytea[], stamps timestamptz[]) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+                "BEGIN "
+                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "NOTIFY {channel}; "
+                "RETURN QUERY INSERT INTO {schema}.{table} "
+                "(originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(ids, versions, topics, states) "
+                "RETURNING notification_id; "
+                "INSERT INTO {index} (originator_id, timestamp, originator_version) "
+                "SELECT * FROM unnest(ids, stamps, versions) AS e(i, t, v) WHERE t IS NOT NULL; "
+                "END; $BODY$"
+            ).format(
+                function=function,
+                schema=schema,
+                lock_timeout=datastore.lock_timeout,
+                table=Identifier(events_table_name),
+                channel=Identifier(self.channel_name),
+                index=index,
             )
         )
-        self._insert_index = SQL(
-            "INSERT INTO {0} SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[])"
-        ).format(table)
+        self._insert = SQL(
+            "SELECT * FROM {0}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], "
+            "%s::timestamptz[]) AS notification_id"
+        ).format(function)
         self._select_version = SQL(
             "SELECT MAX(originator_version) AS version FROM {0} "
             "WHERE originator_id = %s AND timestamp <= %s"
-        ).format(table)
+        ).format(index)
 
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        entries: list[tuple[UUID, datetime, int]] = kwargs.get("event_timestamps", [])
-        if entries:
-            ids, times, versions = zip(*entries, strict=True)
-            curs.execute(
-                self._insert_index, (list(ids), list(versions), list(times)), prepare=False
-            )
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if not stored_events:
+            return []
+        stamps = [at for _, at, _ in kwargs.get("event_timestamps", ())]
+        parameters = (
+            [s.originator_id for s in stored_events],
+            [s.originator_version for s in stored_events],
+            [s.topic for s in stored_events],
+            [s.state for s in stored_events],
+            stamps,
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._insert, parameters, prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]
 
     def version_at(self, originator_id: UUID, at: datetime) -> int | None:
         """The newest version recorded at or before ``at`` (None when there is none)."""

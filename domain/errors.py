@@ -11,8 +11,13 @@ can translate the whole family in one place::
     │   ├── InvalidTransitionError    the command is not allowed from the job's status
     │   └── ProgressConflictError     progress would go down or beyond the total
     ├── VersionMismatchError          the caller expected another version of the job
-    └── LedgerUnavailableError        the store cannot take the command right now
-        └── ConcurrencyExhaustedError every retry lost an optimistic-concurrency race
+    ├── LedgerUnavailableError        the store cannot take the command right now
+    │   └── ConcurrencyExhaustedError every retry lost an optimistic-concurrency race
+    ├── UserNotFoundError             no user has that id or email
+    ├── UserConflictError             the user command conflicts with the users already there
+    │   ├── UserExistsError           a user with that email is already registered
+    │   └── SetupCompletedError       the first admin was already set up
+    └── LoginThrottledError           too many failed logins for the account, for now
 """
 
 from __future__ import annotations
@@ -97,4 +102,42 @@ class ConcurrencyExhaustedError(LedgerUnavailableError):
         self.attempts = attempts
         super().__init__(
             f"Job {job_id} is changing too fast: gave up after {attempts} attempts; retry later."
+        )
+
+
+class UserNotFoundError(JobLedgerError):
+    """Raised when no user has the given id or email."""
+
+    def __init__(self, user_id: UUID) -> None:
+        self.user_id = user_id
+        super().__init__(f"User {user_id} not found.")
+
+
+class UserConflictError(JobLedgerError):
+    """Raised when a user command conflicts with the users already registered."""
+
+
+class UserExistsError(UserConflictError):
+    """Raised when a user with the same (normalised) email is already registered."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        super().__init__(f"A user with email {email} is already registered.")
+
+
+class SetupCompletedError(UserConflictError):
+    """Raised when setting up the first admin after any user was registered."""
+
+    def __init__(self) -> None:
+        super().__init__("Setup is already done: users exist. Ask an admin for an account.")
+
+
+class LoginThrottledError(JobLedgerError):
+    """Raised when an account had too many failed logins recently; ``retry_after`` is in seconds."""
+
+    def __init__(self, user_id: UUID, retry_after: int) -> None:
+        self.user_id = user_id
+        self.retry_after = retry_after
+        super().__init__(
+            f"Too many failed logins for this account; try again in {retry_after} seconds."
         )

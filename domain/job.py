@@ -282,6 +282,14 @@ class Job(Aggregate):
         self._require("cancel", JobStatus.PENDING)
         self.trigger_event(self.Cancelled, actor=actor, reason=reason)
 
+    def clone(self) -> Job:
+        """A copy that can take commands without touching this job (only the lists are mutable)."""
+        copy = object.__new__(Job)
+        copy.__dict__.update(self.__dict__)
+        copy.error_log = list(self.error_log)
+        copy._pending_events = []
+        return copy
+
     @property
     def progress(self) -> int:
         """Percent done: floor, capped at 99 until completed; 0 while the total is unknown."""

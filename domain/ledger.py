@@ -4,6 +4,11 @@ Every command follows the same path: load the job, call one command on it, save 
 Commands on one job run one at a time within a process; across processes the store's
 optimistic-concurrency check decides, and a command that loses the race is retried against the
 fresh state, so the job's rules (not the race) decide the outcome.
+
+Jobs this process saved or read recently are kept in a cache. A command first runs against the
+cached state without reading the store: if another process changed the job meanwhile, the save
+conflicts on the version (or the rules refuse the stale state), and the command runs again
+against the fresh state. Reads always catch up with the store first.
 """
 
 from __future__ import annotations
@@ -16,19 +21,21 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from domain.audit import JobAudit
 from domain.errors import (
     ConcurrencyExhaustedError,
     IdempotencyKeyReusedError,
     InvalidInputError,
+    JobConflictError,
     JobNotFoundError,
     VersionMismatchError,
 )
-from domain.audit import JobAudit
 from domain.job import Job
 from domain.retries import back_off, store_errors
+from domain.users import UserAccounts
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +54,20 @@ class CommandResult:
     replayed: bool = False
 
 
-class JobLedger(JobAudit, Application[UUID]):
+class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     """The job ledger: create and drive jobs, and read them back."""
 
     name = "jobledger"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Job: 100}
-    env: ClassVar[dict[str, str]] = {
-        "AGGREGATE_CACHE_MAXSIZE": "10000",
-        "COMPRESSOR_TOPIC": "",
-    }
+    env: ClassVar[dict[str, str]] = {"COMPRESSOR_TOPIC": ""}
     max_attempts = 20
     lock_stripes = 256
+    job_cache_size = 4096
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._locks = [threading.Lock() for _ in range(self.lock_stripes)]
+        self._jobs: LRUCache[UUID, Job] = LRUCache(maxsize=self.job_cache_size)
         self._listeners: list[Callable[[int], None]] = []
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
@@ -157,7 +163,7 @@ class JobLedger(JobAudit, Application[UUID]):
     def get_job(self, job_id: UUID, version: int | None = None) -> Job:
         """Returns the job, now or as it was at ``version``."""
         with store_errors():
-            return self._load(job_id, version)
+            return self._load(job_id, version) if version is not None else self._fresh(job_id)
 
     def head(self) -> int:
         """Returns the notification id of the newest event in the log (0 when empty)."""
@@ -183,15 +189,24 @@ class JobLedger(JobAudit, Application[UUID]):
         self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
     ) -> CommandResult:
         with self._lock_for(job_id), store_errors():
+            job, fresh = self._cached(job_id), False
+            if job is None:
+                job, fresh = self._fresh(job_id), True
             for attempt in range(1, self.max_attempts + 1):
-                job = self._load(job_id)
-                if expected_version is not None and job.version != expected_version:
-                    raise VersionMismatchError(job_id, expected_version, job.version)
-                command(job)
                 try:
-                    return CommandResult(job, self._save_job(job))
+                    if expected_version is not None and job.version != expected_version:
+                        raise VersionMismatchError(job_id, expected_version, job.version)
+                    command(job)
+                    position = self._save_job(job)
+                except (JobConflictError, VersionMismatchError):
+                    if fresh:
+                        raise
                 except IntegrityError:
-                    back_off(attempt)
+                    if fresh:
+                        back_off(attempt)
+                else:
+                    return CommandResult(job, position)
+                job, fresh = self._fresh(job_id), True
             raise ConcurrencyExhaustedError(job_id, self.max_attempts)
 
     def _replay_create(self, attempted: Job) -> CommandResult:
@@ -203,7 +218,7 @@ class JobLedger(JobAudit, Application[UUID]):
         )
         if not same_payload:
             raise IdempotencyKeyReusedError(attempted.id)
-        return CommandResult(self._load(attempted.id), self.head(), replayed=True)
+        return CommandResult(self._fresh(attempted.id), self.head(), replayed=True)
 
     def _load(self, job_id: UUID, version: int | None = None) -> Job:
         try:
@@ -216,7 +231,29 @@ class JobLedger(JobAudit, Application[UUID]):
 
     def _save_job(self, job: Job) -> int:
         recordings = self.save(job)
+        self._remember(job)
         return recordings[-1].notification.id
+
+    def _cached(self, job_id: UUID) -> Job | None:
+        """A copy of the job as this process last saw it, which may be behind the store."""
+        try:
+            return self._jobs.get(job_id).clone()
+        except KeyError:
+            return None
+
+    def _fresh(self, job_id: UUID) -> Job:
+        """The job as the store has it now: the cached copy plus any newer events."""
+        job = self._cached(job_id)
+        if job is None:
+            job = self._load(job_id)
+        else:
+            for event in self.events.get(job_id, gt=job.version):
+                event.mutate(job)  # type: ignore[attr-defined]
+        self._remember(job)
+        return job
+
+    def _remember(self, job: Job) -> None:
+        self._jobs.put(job.id, job.clone())
 
     def _lock_for(self, job_id: UUID) -> threading.Lock:
         return self._locks[job_id.int % self.lock_stripes]

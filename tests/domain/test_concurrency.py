@@ -117,3 +117,20 @@ def test_retries_are_bounded_and_say_so(store_url: str) -> None:
     job = ledger.get_job(job_id)
     assert (job.status, job.error_count) == (JobStatus.PENDING, ledger.max_attempts)
     ledger.close()
+
+
+def test_a_process_acting_on_a_job_another_process_changed_sees_the_change(
+    backend: str, make_ledger: Callable[[], JobLedger]
+) -> None:
+    here, there = _ledgers(backend, make_ledger) * (2 if backend == "memory" else 1)
+    job_id = job_in_status(here, JobStatus.PENDING)
+
+    there.start_job(job_id, actor="w-there")
+    assert here.update_progress(job_id, 3, actor="w-here").job.processed_items == 3
+    there.log_error(job_id, "from there", actor="w-there")
+    assert here.log_error(job_id, "from here", actor="w-here").job.error_count == 2
+    assert here.get_job(job_id).version == there.get_job(job_id).version == 5
+    there.complete_job(job_id, actor="w-there")
+    with pytest.raises(InvalidTransitionError):
+        here.fail_job(job_id, "too late", actor="w-here")
+    assert [type(e) for e in there.events.get(job_id)][-1] is Job.Completed

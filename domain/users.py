@@ -1,0 +1,147 @@
+"""UserAccounts: the ledger's user use cases (setup once, register, change, list, failed logins).
+
+A mixin of ``JobLedger``: users live in the same application and log as the jobs. Every command
+loads, calls one method on the ``User`` (or the ``UserDirectory``), and saves; a save that loses an
+optimistic-concurrency race (another process changed the same user) is retried on fresh state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.errors import (
+    LedgerUnavailableError,
+    SetupCompletedError,
+    UserConflictError,
+    UserExistsError,
+    UserNotFoundError,
+)
+from domain.retries import back_off, store_errors
+from domain.user import DIRECTORY_ID, Role, User, UserDirectory, user_id_for
+
+MAX_USER_ATTEMPTS = 12
+
+
+class UserAccounts(Application[UUID]):
+    """User use cases, mixed into the job ledger so users and jobs share one log."""
+
+    def __init__(self, env: Any = None) -> None:
+        super().__init__(env)
+        self._users_lock = threading.Lock()
+
+    def set_up_admin(self, *, email: str, password_hash: str) -> User:
+        """Registers the first user, an admin; raises SetupCompletedError once any user exists."""
+        actor = str(user_id_for(email))
+        user = User.register(email=email, role=Role.ADMIN, password_hash=password_hash, actor=actor)
+        directory = UserDirectory.create(actor=actor)
+        directory.add(user, actor=actor)
+        with self._users_lock, store_errors():
+            try:
+                self.save(directory, user)
+            except IntegrityError:
+                raise SetupCompletedError from None
+        return user
+
+    def register_user(
+        self, *, email: str, role: Role | str, password_hash: str, actor: str
+    ) -> User:
+        """Registers a user; raises UserExistsError when the email is taken."""
+        with self._users_lock, store_errors():
+            for attempt in range(1, MAX_USER_ATTEMPTS + 1):
+                user = User.register(
+                    email=email, role=role, password_hash=password_hash, actor=actor
+                )
+                if self._find(user.id) is not None:
+                    raise UserExistsError(user.email)
+                directory = self._directory() or UserDirectory.create(actor=actor)
+                directory.add(user, actor=actor)
+                try:
+                    self.save(directory, user)
+                except IntegrityError:
+                    back_off(attempt)
+                else:
+                    return user
+        raise LedgerUnavailableError("Users are being registered too fast; retry later.")
+
+    def get_user(self, user_id: UUID) -> User:
+        """Returns the user with this id."""
+        with store_errors():
+            user = self._find(user_id)
+        if user is None:
+            raise UserNotFoundError(user_id)
+        return user
+
+    def find_user(self, email: str) -> User:
+        """Returns the user with this email (raises InvalidInputError when it is not an email)."""
+        return self.get_user(user_id_for(email))
+
+    def list_users(self, *, limit: int, offset: int) -> tuple[list[User], int]:
+        """Returns a page of users in registration order, and how many there are."""
+        with store_errors():
+            directory = self._directory()
+            user_ids = [] if directory is None else directory.user_ids
+            page = [self.get_user(user_id) for user_id in user_ids[offset : offset + limit]]
+        return page, len(user_ids)
+
+    def change_role(self, user_id: UUID, role: Role | str, *, actor: str) -> User:
+        """Gives a user another role; an admin cannot demote themself."""
+        if actor == str(user_id) and role != Role.ADMIN:
+            raise UserConflictError("Admins cannot take away their own admin role.")
+        return self._change(user_id, lambda user: user.change_role(role, actor=actor))
+
+    def change_password(self, user_id: UUID, password_hash: str, *, actor: str) -> User:
+        """Replaces a user's password hash."""
+        return self._change(
+            user_id, lambda user: user.change_password(password_hash, actor=actor)
+        )
+
+    def disable_user(self, user_id: UUID, *, actor: str) -> User:
+        """Disables a user: no more logins, and the user's tokens are refused at once."""
+        if actor == str(user_id):
+            raise UserConflictError("Users cannot disable themselves.")
+        return self._change(user_id, lambda user: user.disable(actor=actor))
+
+    def enable_user(self, user_id: UUID, *, actor: str) -> User:
+        """Enables a disabled user again."""
+        return self._change(user_id, lambda user: user.enable(actor=actor))
+
+    def record_failed_login(self, user_id: UUID) -> User:
+        """Counts a failed login; raises LoginThrottledError when the account is already locked."""
+        return self._change(user_id, lambda user: user.fail_login())
+
+    def _change(self, user_id: UUID, command: Callable[[User], None]) -> User:
+        with self._users_lock, store_errors():
+            for attempt in range(1, MAX_USER_ATTEMPTS + 1):
+                user = self._find(user_id)
+                if user is None:
+                    raise UserNotFoundError(user_id)
+                command(user)
+                try:
+                    self.save(user)
+                except IntegrityError:
+                    back_off(attempt)
+                else:
+                    return user
+        raise LedgerUnavailableError(f"User {user_id} is changing too fast; retry later.")
+
+    def _find(self, user_id: UUID) -> User | None:
+        try:
+            user: object = self.repository.get(user_id)
+        except AggregateNotFoundError:
+            return None
+        return user if isinstance(user, User) else None
+
+    def _directory(self) -> UserDirectory | None:
+        try:
+            directory: object = self.repository.get(DIRECTORY_ID)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(directory, UserDirectory)
+        return directory
+
