@@ -1,0 +1,188 @@
+"""The projection runner: keeps a view in step with the ledger's notification log.
+
+Exactly one runner per view and store is active: it holds the view's runner lock (PostgreSQL
+advisory lock, ``flock`` for SQLite, a lock in memory). Others stand by, trying the lock every
+``standby_interval`` seconds, and take over when the active one stops or its process dies. The
+active runner follows the log (LISTEN/NOTIFY on PostgreSQL; woken in-process and polling on
+SQLite) and applies what arrives in batches of up to ``batch_size`` events per transaction.
+
+A failure never ends the runner silently: it is logged with its traceback at ERROR level,
+counted, and the runner restarts after a backoff that doubles up to ``max_backoff`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from domain.ledger import JobLedger
+from projections.follow import ListenNotifyFollower, PollingFollower
+from projections.log import log_reader
+from projections.projection import JobSummaryProjection
+from projections.view import ExclusiveLock, JobSummaryView
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+LOCK_CHECK_SECONDS = 1.0
+HEALTHY_RUN_SECONDS = 60.0
+
+
+class ProjectionRunner:
+    """Follows the ledger's log into a view, in a thread; one active runner per view and store."""
+
+    def __init__(
+        self,
+        ledger: JobLedger,
+        view: JobSummaryView[Any],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        poll_interval: float = 0.05,
+        standby_interval: float = 0.5,
+        min_backoff: float = 0.1,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.ledger = ledger
+        self.view = view
+        self.projection = JobSummaryProjection(ledger.mapper)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.standby_interval = standby_interval
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        #: Whether this runner holds the lock and follows the log right now.
+        self.active = False
+        #: How many times this runner failed and restarted.
+        self.failures = 0
+        self.last_error: BaseException | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._follower: ListenNotifyFollower | PollingFollower | None = None
+        ledger.add_listener(_waker(self._wake))
+
+    def start(self) -> ProjectionRunner:
+        """Starts following in a daemon thread."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="job_summary-runner", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops following and releases the lock (another runner may then take over)."""
+        self._stop.set()
+        self._wake.set()
+        follower = self._follower
+        if isinstance(follower, ListenNotifyFollower):
+            follower.interrupt()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> ProjectionRunner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_for(self, position: int, timeout: float = 2.0) -> bool:
+        """Waits until the view has applied ``position`` (read-your-writes); False on timeout."""
+        return self.view.wait_for(position, timeout)
+
+    def catch_up(self, timeout: float = 60.0) -> int:
+        """Brings the view up to the log's head as read now, and returns the view's position.
+
+        Applies the missing events itself when no runner is active; otherwise waits for the active
+        one (TimeoutError after ``timeout`` seconds).
+        """
+        head = self.ledger.head()
+        lock = self.view.runner_lock()
+        try:
+            if lock.acquire():
+                position = self.view.position()
+                read_log = log_reader(self.ledger.recorder)
+                while position < head:
+                    batch = read_log(position, self.batch_size)
+                    if not batch:
+                        break
+                    position = self.view.apply(batch, self.projection)
+                return position
+        finally:
+            lock.release()
+        if not self.view.wait_for(head, timeout):
+            raise TimeoutError(f"The active runner did not reach position {head} in {timeout} s.")
+        return self.view.position()
+
+    def _run(self) -> None:
+        backoff = self.min_backoff
+        lock = self.view.runner_lock()
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    if not lock.acquire():
+                        self._stop.wait(self.standby_interval)
+                        continue
+                    self.active = True
+                    logger.info("job_summary runner active (this process holds the runner lock)")
+                    self._follow(lock)
+                except Exception as error:
+                    self.failures += 1
+                    self.last_error = error
+                    if time.monotonic() - started > HEALTHY_RUN_SECONDS:
+                        backoff = self.min_backoff
+                    logger.exception(
+                        "job_summary runner FAILED (failure %d): %s; restarting in %.1f s",
+                        self.failures, error, backoff,
+                    )  # fmt: skip
+                    self._release(lock)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+        finally:
+            self._release(lock)
+
+    def _release(self, lock: ExclusiveLock) -> None:
+        self.active = False
+        try:
+            lock.release()
+        except Exception:
+            logger.exception("job_summary runner could not release its lock cleanly")
+
+    def _follow(self, lock: ExclusiveLock) -> None:
+        position = self.view.position()
+        recorder = self.ledger.recorder
+        follower: ListenNotifyFollower | PollingFollower
+        if isinstance(recorder, PostgresApplicationRecorder):
+            follower = ListenNotifyFollower(
+                recorder, position, self._stop, batch_size=self.batch_size
+            )
+        else:
+            follower = PollingFollower(
+                log_reader(recorder), position, self._wake, self._stop,
+                batch_size=self.batch_size, poll_interval=self.poll_interval,
+            )  # fmt: skip
+        checked = time.monotonic()
+        self._follower = follower
+        try:
+            for batch in follower.batches():
+                self.view.apply(batch, self.projection)
+                if time.monotonic() - checked > LOCK_CHECK_SECONDS:
+                    lock.check()
+                    checked = time.monotonic()
+        finally:
+            self._follower = None
+            follower.close()
+
+
+def _waker(event: threading.Event) -> Any:
+    def wake(_: int) -> None:
+        event.set()
+
+    return wake
