@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench lint clean
+.PHONY: install run test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+run: $(STAMP)
+	@echo "Create the first admin, once (or: $(BIN)/jobledger users create --email you@example.com --role admin):"
+	@echo "  curl -X POST http://127.0.0.1:8000/api/v1/auth/setup -H 'Content-Type: application/json' \\"
+	@echo "       -d '{\"email\": \"you@example.com\", \"password\": \"a long password\"}'"
+	JOBLEDGER_DATABASE_URL="$${JOBLEDGER_DATABASE_URL:-sqlite:///var/jobledger.db}" $(BIN)/jobledger serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

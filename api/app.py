@@ -1,0 +1,109 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The lifespan builds the shared resources (the ledger, the read model and its runner, the token
+and password services) on ``app.state``, never at import time, and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.passwords import Passwords
+from api.probe import HealthProbe
+from api.readmodel import open_read_model
+from api.routes import auth, commands, health, jobs, users
+from api.schemas.base import Problem
+from api.settings import Settings
+from api.tokens import Tokens
+from domain.ledger import JobLedger
+
+logger = logging.getLogger("api")
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+DESCRIPTION = """An event-sourced job ledger. Every change to a job is an immutable event.
+
+Sign in with **Authorize** (the OAuth2 password form: your email and password). Errors are RFC
+9457 problem details. Roles: `admin` (everything), `member` (creates jobs; sees and cancels only
+its own), `worker` (reads every job and drives its lifecycle).
+"""
+
+
+def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAPI:
+    """Builds the API; the ledger and the read model open when the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ledger = JobLedger(env=settings.store.ledger_env())
+        try:
+            with open_read_model(ledger, settings) as read_model:
+                app.state.ledger = ledger
+                app.state.read_model = read_model
+                app.state.health_probe = HealthProbe(ledger, read_model)
+                logger.info("jobledger API ready on %s", settings.store.describe())
+                yield
+        finally:
+            ledger.close()
+
+    app = FastAPI(
+        title="jobledger", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = Tokens(settings.jwt_secret, settings.token_ttl_seconds)
+    app.state.passwords = passwords or Passwords()
+    for module in (auth, users, jobs, commands, health):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    app.openapi = _openapi_with_problem(app)  # type: ignore[method-assign]
+    # Building the schema also builds every route's dependencies now, in one thread: FastAPI
+    # otherwise builds them at the first requests, where concurrent builds race on the
+    # process-wide warning filters (warnings.catch_warnings is not thread-safe).
+    app.openapi()
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app with settings from the environment (``jobledger serve`` and uvicorn's factory)."""
+    return create_app(Settings.from_env())
+
+
+def _openapi_with_problem(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document, where every error response is a problem document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes,
+            )
+            problem = Problem.model_json_schema(
+                mode="serialization", ref_template="#/components/schemas/{model}"
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(problem.pop("$defs", {}))
+            components["Problem"] = problem
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            for operation in _operations(schema):
+                for status, response in operation["responses"].items():
+                    if not str(status).isdigit() or int(status) >= 400:
+                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    methods = ("get", "put", "post", "delete", "patch")
+    return [op for item in schema["paths"].values() for m, op in item.items() if m in methods]

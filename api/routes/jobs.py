@@ -1,0 +1,137 @@
+"""``/api/v1/jobs``: create, list and read jobs, their progress and their history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import AwareDatetime
+
+from api.deps import (
+    AnyUser,
+    JobId,
+    LedgerDep,
+    ProgressReader,
+    ReadModelDep,
+    SettingsDep,
+    VisibleJob,
+    may_see,
+)
+from api.errors import problem_responses
+from api.readside import answer, list_query
+from api.routing import CheckedRoute
+from api.schemas.jobs import (
+    History,
+    HistoryEvent,
+    JobCreate,
+    JobList,
+    JobOut,
+    JobSummaryOut,
+    ProgressOut,
+    history_data,
+)
+from domain.errors import JobNotFoundError
+from domain.job import JobStatus
+from domain.ledger import MAX_IDEMPOTENCY_KEY_CHARS
+from projections.query import SortOrder
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=CheckedRoute)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    responses={
+        200: {"model": JobOut, "description": "A retry with the same Idempotency-Key and body"},
+        **problem_responses(401, 413, 422, 503),
+    },
+)
+def create_job(
+    body: JobCreate,
+    user: AnyUser,
+    ledger: LedgerDep,
+    read_model: ReadModelDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS),
+    ] = None,
+) -> JobOut:
+    """Creates a pending job owned by the caller; an ``Idempotency-Key`` makes retries safe."""
+    result = ledger.create_job(
+        job_type=body.job_type, data=body.data, total_items=body.total_items,
+        actor=str(user.id), idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"{router.prefix}/{result.job.id}"
+    if result.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer(result, response, read_model, settings)
+
+
+@router.get("", response_model=JobList, responses=problem_responses(401, 422, 503))
+def list_jobs(
+    user: AnyUser,
+    read_model: ReadModelDep,
+    settings: SettingsDep,
+    status: Annotated[list[JobStatus] | None, Query(description="Repeat for several.")] = None,
+    job_type: Annotated[str | None, Query(alias="type", min_length=1, max_length=100)] = None,
+    created_by: Annotated[
+        str | None, Query(alias="createdBy", min_length=1, max_length=200)
+    ] = None,
+    sort: SortOrder = SortOrder.NEWEST_FIRST,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+) -> JobList:
+    """Lists jobs, newest first by default; members see only their own."""
+    query = list_query(
+        user, settings, statuses=tuple(status or ()), job_type=job_type, created_by=created_by,
+        sort=sort, limit=limit, offset=offset, cursor=cursor,
+    )
+    if query is None:
+        return JobList(items=[], limit=limit, offset=offset, next_cursor=None)
+    page = read_model.query(query)
+    return JobList(
+        items=[JobSummaryOut.model_validate(row, from_attributes=True) for row in page.items],
+        limit=page.limit, offset=page.offset, next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=problem_responses(401, 404, 422, 503))
+def get_job(
+    job: VisibleJob,
+    ledger: LedgerDep,
+    response: Response,
+    as_of_version: Annotated[int | None, Query(alias="asOfVersion", ge=1, le=2**53)] = None,
+    as_of: Annotated[AwareDatetime | None, Query(alias="asOf")] = None,
+) -> JobOut:
+    """Returns the job (``ETag``: its version), or its past state with ``asOfVersion``/``asOf``."""
+    if as_of_version is not None or as_of is not None:
+        job = ledger.job_as_of(job.id, version=as_of_version, at=as_of)
+    response.headers["ETag"] = f'"{job.version}"'
+    return JobOut.of(job)
+
+
+@router.get(
+    "/{job_id}/progress", response_model=ProgressOut, responses=problem_responses(401, 404, 503)
+)
+def get_progress(caller: ProgressReader, job_id: JobId, ledger: LedgerDep) -> ProgressOut:
+    """Returns how far the job has got (public unless JOBLEDGER_PUBLIC_PROGRESS=false)."""
+    job = ledger.get_job(job_id)
+    if caller is not None and not may_see(caller, job):
+        raise JobNotFoundError(job_id)
+    return ProgressOut.of(job)
+
+
+@router.get("/{job_id}/history", response_model=History, responses=problem_responses(401, 404, 503))
+def get_history(job: VisibleJob, ledger: LedgerDep) -> History:
+    """Returns every event of the job, oldest first: version, type, time, actor and data."""
+    events = [
+        HistoryEvent(version=e.version, type=e.type, at=e.at, actor=e.actor,
+                     data=history_data(e.data))
+        for e in ledger.history(job.id)
+    ]
+    return History(job_id=job.id, events=events)

@@ -1,0 +1,77 @@
+"""``/api/v1/users``: admins register, list and change users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import AdminUser, LedgerDep, PasswordsDep, SettingsDep
+from api.errors import problem_responses
+from api.routing import CheckedRoute
+from api.schemas.users import UserCreate, UserList, UserOut, UserUpdate
+from domain.errors import InvalidInputError
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=CheckedRoute)
+
+
+@router.post(
+    "", status_code=201, response_model=UserOut,
+    responses=problem_responses(401, 403, 409, 413, 422, 503),
+)
+def create_user(
+    body: UserCreate, admin: AdminUser, ledger: LedgerDep, passwords: PasswordsDep,
+    response: Response,
+) -> UserOut:
+    """Registers a user with a role (admins only); 409 when the email is taken."""
+    user = ledger.register_user(
+        email=body.email, role=body.role, password_hash=passwords.hash(body.password),
+        actor=str(admin.id),
+    )
+    response.headers["Location"] = f"/api/v1/users/{user.id}"
+    return UserOut.of(user)
+
+
+@router.get("", response_model=UserList, responses=problem_responses(401, 403, 422, 503))
+def list_users(
+    admin: AdminUser,
+    ledger: LedgerDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> UserList:
+    """Lists users in registration order (admins only)."""
+    if limit > settings.max_page_size:
+        raise InvalidInputError("limit", f"must be at most {settings.max_page_size}")
+    users, total = ledger.list_users(limit=limit, offset=offset)
+    return UserList(
+        items=[UserOut.of(u) for u in users], limit=limit, offset=offset, total=total
+    )
+
+
+@router.get("/{user_id}", response_model=UserOut, responses=problem_responses(401, 403, 404, 422))
+def get_user(user_id: UUID, admin: AdminUser, ledger: LedgerDep) -> UserOut:
+    """Returns one user (admins only)."""
+    return UserOut.of(ledger.get_user(user_id))
+
+
+@router.patch(
+    "/{user_id}", response_model=UserOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+)
+def update_user(
+    user_id: UUID, body: UserUpdate, admin: AdminUser, ledger: LedgerDep, passwords: PasswordsDep
+) -> UserOut:
+    """Changes a user's role, disables or enables it, or sets a new password (admins only)."""
+    actor = str(admin.id)
+    user = ledger.get_user(user_id)
+    if body.role is not None:
+        user = ledger.change_role(user_id, body.role, actor=actor)
+    if body.disabled is True:
+        user = ledger.disable_user(user_id, actor=actor)
+    if body.disabled is False:
+        user = ledger.enable_user(user_id, actor=actor)
+    if body.password is not None:
+        user = ledger.change_password(user_id, passwords.hash(body.password), actor=actor)
+    return UserOut.of(user)

@@ -1,0 +1,1 @@
+"""Request and response bodies: pydantic models with camelCase JSON names and no unknown fields."""

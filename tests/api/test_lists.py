@@ -1,0 +1,100 @@
+"""Listing jobs: filters, sort, pages by offset and cursor, members' own jobs, read-your-writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.client import AppClient
+from tests.api.conftest import People, assert_problem, create_job
+
+JOBS = "/api/v1/jobs"
+MEMORY_ONLY = pytest.mark.parametrize("backend", ["memory"])
+
+
+def ids(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+def test_a_change_shows_in_the_next_list(client: AppClient, people: People) -> None:
+    headers = people.admin.headers
+    for _ in range(3):
+        job = create_job(client, people.member, totalItems=2)
+        assert ids(client.get(JOBS, headers=headers))[0] == job["id"]
+        client.post(f"{JOBS}/{job['id']}/start", headers=people.worker.headers)
+        listed = client.get(JOBS, params={"status": "processing"}, headers=headers).json()
+        assert job["id"] in [item["id"] for item in listed["items"]]
+
+
+def test_filters_sort_and_pages(client: AppClient, people: People) -> None:
+    made = [
+        create_job(client, owner, type=kind)["id"]
+        for owner, kind in [(people.member, "import"), (people.other, "export"),
+                            (people.member, "export"), (people.worker, "import")]
+    ]
+    client.post(f"{JOBS}/{made[1]}/start", headers=people.worker.headers)
+    client.delete(f"{JOBS}/{made[2]}", headers=people.member.headers)
+    admin = people.admin.headers
+
+    newest_first = client.get(JOBS, headers=admin)
+    assert ids(newest_first) == made[::-1]
+    item = newest_first.json()["items"][0]
+    assert set(item) == {"id", "type", "status", "createdBy", "totalItems", "processedItems",
+                         "progress", "errorCount", "lastError", "createdAt", "startedAt",
+                         "completedAt", "updatedAt", "version"}
+    assert ids(client.get(JOBS, params={"sort": "createdAt"}, headers=admin)) == made
+    assert ids(client.get(JOBS, params={"type": "export"}, headers=admin)) == [made[2], made[1]]
+    statuses = [("status", "processing"), ("status", "cancelled")]
+    both = client.get(JOBS, params=statuses, headers=admin)
+    assert ids(both) == [made[2], made[1]]
+    mine = client.get(JOBS, params={"createdBy": people.member.id}, headers=admin)
+    assert ids(mine) == [made[2], made[0]]
+    page = client.get(JOBS, params={"limit": 2, "offset": 1}, headers=admin).json()
+    assert [i["id"] for i in page["items"]] == [made[2], made[1]]
+    assert (page["limit"], page["offset"]) == (2, 1)
+
+    first = client.get(JOBS, params={"limit": 3}, headers=admin).json()
+    assert first["nextCursor"]
+    create_job(client, people.member)
+    rest = client.get(JOBS, params={"limit": 3, "cursor": first["nextCursor"]}, headers=admin)
+    assert ids(rest) == [made[0]] and rest.json()["nextCursor"] is None
+
+
+def test_members_list_only_their_own_jobs(client: AppClient, people: People) -> None:
+    own = create_job(client, people.member)["id"]
+    create_job(client, people.other)
+
+    assert ids(client.get(JOBS, headers=people.member.headers)) == [own]
+    foreign = client.get(JOBS, params={"createdBy": people.other.id}, headers=people.member.headers)
+    assert ids(foreign) == []
+    assert len(ids(client.get(JOBS, headers=people.worker.headers))) == 2
+
+
+@MEMORY_ONLY
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"offset": -1}, {"status": "done"},
+        {"sort": "-updatedAt"}, {"cursor": "not-a-cursor"}, {"cursor": "abc.def", "offset": 2},
+    ],
+)
+def test_bad_list_parameters_are_422(
+    client: AppClient, people: People, params: dict[str, Any]
+) -> None:
+    assert_problem(client.get(JOBS, params=params, headers=people.admin.headers), 422)
+
+
+@MEMORY_ONLY
+def test_a_tampered_or_foreign_cursor_is_422(client: AppClient, people: People) -> None:
+    for _ in range(3):
+        create_job(client, people.member)
+    first = client.get(JOBS, params={"limit": 1}, headers=people.admin.headers).json()
+    cursor = first["nextCursor"]
+    tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+
+    for params in ({"limit": 1, "cursor": tampered},
+                   {"limit": 1, "cursor": cursor, "sort": "createdAt"},
+                   {"limit": 1, "cursor": cursor, "type": "export"}):
+        assert_problem(client.get(JOBS, params=params, headers=people.admin.headers), 422)
