@@ -98,6 +98,6 @@ def test_as_of_refuses_what_cannot_be_answered(ledger: JobLedger) -> None:
     with pytest.raises(InvalidInputError, match="exactly one"):
         ledger.job_as_of(job.id, version=1, at=states[0].created_at)
     with pytest.raises(InvalidInputError, match="time zone"):
-        ledger.job_as_of(job.id, at=datetime(2030, 1, 1))  # noqa: DTZ001
+        ledger.job_as_of(job.id, at=datetime(2030, 1, 1))
     with pytest.raises(JobNotFoundError):
         ledger.job_as_of(uuid4(), version=1)
