@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("serve", "users", "token", "projections")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "users", "token", "projections", "history")
 
 
 def build_parser() -> argparse.ArgumentParser:

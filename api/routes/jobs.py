@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -9,6 +10,7 @@ from pydantic import AwareDatetime
 
 from api.deps import (
     AnyUser,
+    CurrentUser,
     JobId,
     LedgerDep,
     ProgressReader,
@@ -20,17 +22,16 @@ from api.deps import (
 from api.errors import problem_responses
 from api.readside import answer, list_query
 from api.routing import CheckedRoute
-from api.schemas.jobs import (
+from api.schemas.history import (
+    DEFAULT_HISTORY_PAGE,
+    ActorEmails,
     History,
-    HistoryEvent,
-    JobCreate,
-    JobList,
-    JobOut,
-    JobSummaryOut,
-    ProgressOut,
-    history_data,
+    history_events,
+    next_from_version,
 )
-from domain.errors import JobNotFoundError
+from api.schemas.jobs import JobCreate, JobList, JobOut, JobSummaryOut, ProgressOut
+from domain.audit import MAX_HISTORY_PAGE
+from domain.errors import InvalidInputError, JobNotFoundError
 from domain.job import JobStatus
 from domain.ledger import MAX_IDEMPOTENCY_KEY_CHARS
 from projections.query import SortOrder
@@ -105,14 +106,31 @@ def get_job(
     job: VisibleJob,
     ledger: LedgerDep,
     response: Response,
-    as_of_version: Annotated[int | None, Query(alias="asOfVersion", ge=1, le=2**53)] = None,
-    as_of: Annotated[AwareDatetime | None, Query(alias="asOf")] = None,
+    as_of_version: Annotated[
+        int | None,
+        Query(alias="asOfVersion", ge=1, le=2**53, description="The state after this version."),
+    ] = None,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(alias="asOf", description="The state after every event at or before this time "
+              "(ISO 8601 with a time zone); 404 before the job existed."),
+    ] = None,
 ) -> JobOut:
     """Returns the job (``ETag``: its version), or its past state with ``asOfVersion``/``asOf``."""
     if as_of_version is not None or as_of is not None:
-        job = ledger.job_as_of(job.id, version=as_of_version, at=as_of)
+        job = ledger.job_as_of(job.id, version=as_of_version, at=_utc(as_of))
     response.headers["ETag"] = f'"{job.version}"'
     return JobOut.of(job)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """The instant in UTC; 422 for one that UTC cannot represent (past year 1 or 9999)."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInputError("asOf", "must be a time between years 1 and 9999 in UTC") from None
 
 
 @router.get(
@@ -126,12 +144,27 @@ def get_progress(caller: ProgressReader, job_id: JobId, ledger: LedgerDep) -> Pr
     return ProgressOut.of(job)
 
 
-@router.get("/{job_id}/history", response_model=History, responses=problem_responses(401, 404, 503))
-def get_history(job: VisibleJob, ledger: LedgerDep) -> History:
-    """Returns every event of the job, oldest first: version, type, time, actor and data."""
-    events = [
-        HistoryEvent(version=e.version, type=e.type, at=e.at, actor=e.actor,
-                     data=history_data(e.data))
-        for e in ledger.history(job.id)
-    ]
-    return History(job_id=job.id, events=events)
+@router.get(
+    "/{job_id}/history", response_model=History, responses=problem_responses(401, 404, 422, 503)
+)
+def get_history(
+    job: VisibleJob,
+    user: CurrentUser,
+    ledger: LedgerDep,
+    from_version: Annotated[
+        int, Query(alias="fromVersion", ge=1, le=2**53, description="The first version to show.")
+    ] = 1,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")
+    ] = DEFAULT_HISTORY_PAGE,
+) -> History:
+    """Returns a page of the job's events in version order: version, type, time, actor, data.
+
+    Actors are shown as emails to admins and workers; members see only their own email.
+    """
+    entries = ledger.history(job.id, from_version=from_version, limit=limit)
+    return History(
+        job_id=job.id,
+        events=history_events(entries, ActorEmails(ledger, user)),
+        next_from_version=next_from_version(entries, limit, job.version),
+    )

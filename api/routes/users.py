@@ -1,4 +1,4 @@
-"""``/api/v1/users``: admins register, list and change users."""
+"""``/api/v1/users``: admins register, list and change users, and read their history."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query, Response
 from api.deps import AdminUser, LedgerDep, PasswordsDep, SettingsDep
 from api.errors import problem_responses
 from api.routing import CheckedRoute
+from api.schemas.history import (
+    DEFAULT_HISTORY_PAGE,
+    ActorEmails,
+    UserHistory,
+    history_events,
+    next_from_version,
+)
 from api.schemas.users import UserCreate, UserList, UserOut, UserUpdate
+from domain.audit import MAX_HISTORY_PAGE
 from domain.errors import InvalidInputError
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=CheckedRoute)
@@ -75,3 +83,28 @@ def update_user(
     if body.password is not None:
         user = ledger.change_password(user_id, passwords.hash(body.password), actor=actor)
     return UserOut.of(user)
+
+
+@router.get(
+    "/{user_id}/history", response_model=UserHistory,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+def get_user_history(
+    user_id: UUID,
+    admin: AdminUser,
+    ledger: LedgerDep,
+    from_version: Annotated[
+        int, Query(alias="fromVersion", ge=1, le=2**53, description="The first version to show.")
+    ] = 1,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")
+    ] = DEFAULT_HISTORY_PAGE,
+) -> UserHistory:
+    """Returns a page of the user's events in version order (admins only); never a secret."""
+    user = ledger.get_user(user_id)
+    entries = ledger.user_history(user.id, from_version=from_version, limit=limit)
+    return UserHistory(
+        user_id=user.id,
+        events=history_events(entries, ActorEmails(ledger, admin)),
+        next_from_version=next_from_version(entries, limit, user.version),
+    )

@@ -1,8 +1,7 @@
-"""Job bodies: the commands' inputs, the full job, its summary in lists, progress and history."""
+"""Job bodies: the commands' inputs, the full job, its summary in lists, and progress."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -137,35 +136,6 @@ class ProgressOut(ResponseModel):
             processed_items=job.processed_items,
             progress=job.progress,
         )
-
-
-class HistoryEvent(ResponseModel):
-    """One event of a job: when, who, and what it recorded."""
-
-    version: int
-    type: str
-    at: Timestamp
-    actor: str
-    data: dict[str, Any]
-
-
-class History(ResponseModel):
-    """Every event of a job, oldest first."""
-
-    job_id: UUID
-    events: list[HistoryEvent]
-
-
-def history_data(fields: dict[str, Any]) -> dict[str, Any]:
-    """An event's own fields as camelCase JSON (stored JSON texts decoded)."""
-    data: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name.endswith("_json"):
-            name, value = name[: -len("_json")], None if value is None else json.loads(value)
-        name = "type" if name == "job_type" else name
-        head, *rest = name.split("_")
-        data[head + "".join(part.title() for part in rest)] = value
-    return data
 
 
 class JobSummaryOut(ResponseModel):

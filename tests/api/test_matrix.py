@@ -34,6 +34,7 @@ RULES: dict[str, tuple[str, int, str | None, Any]] = {
     "POST /api/v1/users": (ADMIN, 201, None, None),
     "GET /api/v1/users": (ADMIN, SUCCESS, None, None),
     "GET /api/v1/users/{user_id}": (ADMIN, SUCCESS, None, None),
+    "GET /api/v1/users/{user_id}/history": (ADMIN, SUCCESS, None, None),
     "PATCH /api/v1/users/{user_id}": (ADMIN, SUCCESS, None, {"role": "worker"}),
     "POST /api/v1/jobs": (ANY, 201, None, {"type": "import"}),
     "GET /api/v1/jobs": (ANY, SUCCESS, None, None),

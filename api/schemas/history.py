@@ -1,0 +1,107 @@
+"""History bodies: a page of a job's or a user's events, with actors shown as emails where allowed.
+
+Who sees whose email: admins and workers see every actor's email; a member sees only their own
+(the events they made themselves), and other actors as ids. An actor that is not a user (the
+command line's ``cli:<login>``, ``anonymous`` for failed logins, an id of a deleted store...)
+stays as recorded, with ``actorEmail`` null.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from pydantic import Field
+
+from api.schemas.base import ResponseModel, Timestamp
+from domain.audit import HistoryEntry
+from domain.errors import UserNotFoundError
+from domain.ledger import JobLedger
+from domain.user import Role, User
+
+#: Events per page unless ``limit`` says otherwise.
+DEFAULT_HISTORY_PAGE = 100
+
+
+class HistoryEvent(ResponseModel):
+    """One event: when, who, and what it recorded."""
+
+    version: int
+    type: str
+    at: Timestamp
+    actor: str = Field(description="Who did it: a user id, or e.g. cli:<login> for the CLI.")
+    actor_email: str | None = Field(
+        description="The actor's email, when the actor is a user and the caller may see it."
+    )
+    data: dict[str, Any]
+
+
+class History(ResponseModel):
+    """A page of a job's events, oldest first; pass ``nextFromVersion`` as ``fromVersion``."""
+
+    job_id: UUID
+    events: list[HistoryEvent]
+    next_from_version: int | None = Field(description="Null when this page is the last one.")
+
+
+class UserHistory(ResponseModel):
+    """A page of a user's events, oldest first, without secrets (no password hashes)."""
+
+    user_id: UUID
+    events: list[HistoryEvent]
+    next_from_version: int | None = Field(description="Null when this page is the last one.")
+
+
+class ActorEmails:
+    """Resolves actor ids to emails for one caller, once per actor per request."""
+
+    def __init__(self, ledger: JobLedger, viewer: User) -> None:
+        self.ledger = ledger
+        self.viewer = viewer
+        self._known: dict[str, str | None] = {}
+
+    def email(self, actor: str) -> str | None:
+        """The actor's email, when the actor is a user the viewer may know by email."""
+        if self.viewer.role is Role.MEMBER:
+            return self.viewer.email if actor == str(self.viewer.id) else None
+        if actor not in self._known:
+            self._known[actor] = self._lookup(actor)
+        return self._known[actor]
+
+    def _lookup(self, actor: str) -> str | None:
+        try:
+            return self.ledger.get_user(UUID(actor)).email
+        except (ValueError, UserNotFoundError):
+            return None
+
+
+def history_events(entries: Sequence[HistoryEntry], emails: ActorEmails) -> list[HistoryEvent]:
+    """The entries as response events."""
+    return [
+        HistoryEvent(
+            version=e.version, type=e.type, at=e.at, actor=e.actor,
+            actor_email=emails.email(e.actor), data=history_data(e.data),
+        )
+        for e in entries
+    ]
+
+
+def next_from_version(entries: Sequence[HistoryEntry], limit: int, current: int) -> int | None:
+    """Where the next page starts: null when this page ended at the version read as current."""
+    if len(entries) < limit or entries[-1].version == current:
+        return None
+    return entries[-1].version + 1
+
+
+def history_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event's own fields as camelCase JSON (stored JSON texts decoded)."""
+    data: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name.endswith("_json"):
+            name, value = name[: -len("_json")], None if value is None else json.loads(value)
+        name = "type" if name == "job_type" else name
+        head, *rest = name.split("_")
+        data[head + "".join(part.title() for part in rest)] = value
+    return data
