@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from eventsourcing.postgres import ConnectionPool, PostgresFactory
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import Environment
 
 DEFAULT_DATABASE_URL = "sqlite:///var/jobledger.db"
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
+#: While PostgreSQL is unreachable: how long a call waits for a pooled connection (the library
+#: retries each call 10 times, 0.2 s apart, so a request gets its 503 within about 3 s) ...
+UNREACHABLE_WAIT_SECONDS = 0.1
+#: ... and how long the pool keeps retrying one lost connection before a new demand retries at
+#: once (psycopg_pool's backoff doubles up to 5 minutes: recovery would wait as long again).
+RECONNECT_SECONDS = 1.0
 SUPPORTED_FORMS = (
     "sqlite:///relative/path.db, sqlite:////absolute/path.db, "
     "postgresql://user[:password]@host[:port]/dbname, memory://"
@@ -105,7 +112,7 @@ class Store:
                 "SQLITE_LOCK_TIMEOUT": str(SQLITE_BUSY_TIMEOUT_SECONDS),
             }
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": f"{__name__}:FailFastPostgresFactory",
             "APPLICATION_RECORDER_TOPIC": "api.timeindex:PostgresTimeIndexedRecorder",
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
@@ -152,3 +159,47 @@ class DurableSQLiteFactory(SQLiteFactory):
             db_name=plain.db_name, lock_timeout=plain.lock_timeout
         )
         plain.close()
+
+
+class FailFastConnectionPool(ConnectionPool[Any]):
+    """A pool that notices when PostgreSQL is unreachable: meanwhile callers wait briefly for a
+    connection (so the API answers 503 promptly instead of after half a minute of retries), and
+    lost connections are retried at once on demand, so it recovers within a second or so."""
+
+    unreachable = False
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        if timeout is None and self.unreachable:
+            timeout = UNREACHABLE_WAIT_SECONDS
+        return super().getconn(timeout)
+
+    def _connect(self, timeout: float | None = None) -> Any:
+        try:
+            connection = super()._connect(timeout)
+        except Exception:
+            self.unreachable = True
+            raise
+        self.unreachable = False
+        return connection
+
+
+class FailFastPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory, with a ``FailFastConnectionPool`` (same arguments)."""
+
+    def __init__(self, env: Environment | dict[str, Any] | None):
+        super().__init__(env)
+        plain = self.datastore.pool
+        self.datastore.pool = FailFastConnectionPool(
+            get_password_func=plain.get_password_func,
+            connection_class=plain.connection_class,
+            kwargs=plain.kwargs,
+            min_size=plain.min_size,
+            max_size=plain.max_size,
+            open=False,
+            configure=plain._configure,
+            timeout=plain.timeout,
+            max_waiting=plain.max_waiting,
+            max_lifetime=plain.max_lifetime,
+            check=plain._check,
+            reconnect_timeout=RECONNECT_SECONDS,
+        )
