@@ -2,37 +2,45 @@
 
 Checks run in the order the contract gives: who are you (401), may your role call this route
 (403), may you see this job (404); then the body and the job's rules (422, 412, 409).
+
+Dependencies that do no blocking I/O are ``async def``: FastAPI runs them on the event loop
+instead of handing each to the thread pool. Those that read the store stay plain ``def`` (or
+hand only their store read to the pool).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import NotAuthenticatedError, PermissionDeniedError
 from api.passwords import Passwords
 from api.probe import HealthProbe
 from api.readmodel import ReadModel
 from api.settings import Settings
-from api.tokens import Tokens
+from api.tokens import LEEWAY_SECONDS, Claims, Tokens
 from domain.errors import InvalidInputError, JobNotFoundError, UserNotFoundError
 from domain.job import Job
 from domain.ledger import JobLedger
 from domain.user import Role, User
 
 TOKEN_URL = "/api/v1/auth/token"
+#: Verified tokens whose claims are kept (clients send the same token with every request).
+VERIFIED_TOKENS = 4096
 _ENTITY_TAG = re.compile(r'"(\d{1,18})"')
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
-def _state(name: str) -> Callable[[Request], Any]:
-    def dependency(request: Request) -> Any:
+def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    async def dependency(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     return dependency
@@ -52,7 +60,7 @@ def current_user(
     """The caller, from a valid bearer token of an enabled user whose role has not changed."""
     if not token:
         raise NotAuthenticatedError("This route needs a bearer token (Authorization: Bearer ...).")
-    claims = tokens.decode(token)
+    claims = _verified(tokens, token)
     try:
         user = ledger.get_user(claims.user_id)
     except UserNotFoundError:
@@ -69,15 +77,36 @@ def current_user(
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
+_verified_claims: dict[tuple[Tokens, str], Claims] = {}
 
-def progress_reader(
+
+def _verified(tokens: Tokens, token: str) -> Claims:
+    """The token's claims: decoded once, then taken from memory until the token expires.
+
+    A token's signature and claims never change, so only its expiry needs checking again (the
+    user behind it is checked on every request by the caller). An expired token is decoded
+    again, so it is refused with the decoder's own answer.
+    """
+    key = (tokens, token)
+    claims = _verified_claims.get(key)
+    if claims is None or claims.expires_at <= time.time() - LEEWAY_SECONDS:
+        claims = tokens.decode(token)
+        if len(_verified_claims) >= VERIFIED_TOKENS:
+            _verified_claims.clear()
+        _verified_claims[key] = claims
+    return claims
+
+
+async def progress_reader(
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     ledger: LedgerDep,
     tokens: TokensDep,
 ) -> User | None:
     """Nobody in particular while progress is public; otherwise the signed-in caller."""
-    return None if settings.public_progress else current_user(token, ledger, tokens)
+    if settings.public_progress:
+        return None
+    return await run_in_threadpool(current_user, token, ledger, tokens)
 
 
 ProgressReader = Annotated[User | None, Depends(progress_reader)]
@@ -104,15 +133,19 @@ WorkerUser = Annotated[User, Depends(RoleIn(Role.WORKER, Role.ADMIN))]
 AdminUser = Annotated[User, Depends(RoleIn(Role.ADMIN))]
 
 
-def job_id(job_id: Annotated[str, Path(description="The job's id (a UUID).")]) -> UUID:
+async def path_job_id(job_id: Annotated[str, Path(description="The job's id (a UUID).")]) -> UUID:
     """The job id from the path; a malformed id is an unknown job (404)."""
+    return _parse_job_id(job_id)
+
+
+def _parse_job_id(job_id: str) -> UUID:
     try:
         return UUID(job_id)
     except ValueError:
         raise JobNotFoundError(UUID(int=0), f"Job {job_id[:100]!r} not found.") from None
 
 
-JobId = Annotated[UUID, Depends(job_id)]
+JobId = Annotated[UUID, Depends(path_job_id)]
 
 
 def may_see(user: User, job: Job) -> bool:
@@ -120,18 +153,31 @@ def may_see(user: User, job: Job) -> bool:
     return user.role is not Role.MEMBER or job.created_by == str(user.id)
 
 
-def visible_job(user: CurrentUser, job_id: JobId, ledger: LedgerDep) -> Job:
-    """The job, when the caller may see it; 404 otherwise (never reveal that it exists)."""
-    job = ledger.get_job(job_id)
+async def visible_job(
+    request: Request,
+    user: CurrentUser,
+    job_id: Annotated[str, Path(description="The job's id (a UUID).")],
+) -> Job:
+    """The job, when the caller may see it; 404 otherwise (never reveal that it exists).
+
+    A read (GET) gets the job as the store has it now. A command gets the job as this process
+    last saw it, without a store read when it has seen it: its id and creator, all that decide
+    who may see it, never change, and the command itself runs against the fresh state.
+    """
+    ledger: JobLedger = request.app.state.ledger
+    uuid = _parse_job_id(job_id)
+    job = None if request.method == "GET" else ledger.known_job(uuid)
+    if job is None:
+        job = await run_in_threadpool(ledger.get_job, uuid)
     if not may_see(user, job):
-        raise JobNotFoundError(job_id)
+        raise JobNotFoundError(uuid)
     return job
 
 
 VisibleJob = Annotated[Job, Depends(visible_job)]
 
 
-def owned_job(user: CurrentUser, job: VisibleJob) -> Job:
+async def owned_job(user: CurrentUser, job: VisibleJob) -> Job:
     """The job, when the caller created it or is an admin; 403 for a worker who only sees it."""
     if user.role is not Role.ADMIN and job.created_by != str(user.id):
         raise PermissionDeniedError("Only the job's owner or an admin may do this.")
@@ -141,7 +187,7 @@ def owned_job(user: CurrentUser, job: VisibleJob) -> Job:
 OwnedJob = Annotated[Job, Depends(owned_job)]
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(

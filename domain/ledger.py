@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from domain.audit import JobAudit
+from domain.cache import AggregateCache
 from domain.errors import (
     ConcurrencyExhaustedError,
     IdempotencyKeyReusedError,
@@ -67,7 +68,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._locks = [threading.Lock() for _ in range(self.lock_stripes)]
-        self._jobs: LRUCache[UUID, Job] = LRUCache(maxsize=self.job_cache_size)
+        self._jobs = AggregateCache(self.events, self._load, Job.clone, self.job_cache_size)
         self._listeners: list[Callable[[int], None]] = []
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
@@ -92,9 +93,12 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
             try:
                 return CommandResult(job, self._save_job(job))
             except IntegrityError:
-                if idempotency_key is None:
-                    raise
-            return self._replay_create(job)
+                replay = self._replay_create(job)
+        if idempotency_key is None:
+            # A new random id conflicts only with this command itself: the store retried a
+            # commit whose answer was lost, and the first try had landed.
+            return CommandResult(replay.job, replay.position)
+        return replay
 
     def start_job(
         self, job_id: UUID, *, actor: str, expected_version: int | None = None
@@ -163,7 +167,15 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     def get_job(self, job_id: UUID, version: int | None = None) -> Job:
         """Returns the job, now or as it was at ``version``."""
         with store_errors():
-            return self._load(job_id, version) if version is not None else self._fresh(job_id)
+            return self._load(job_id, version) if version is not None else self._jobs.fresh(job_id)
+
+    def known_job(self, job_id: UUID) -> Job | None:
+        """The job as this process last saw it, without reading the store; None if unseen.
+
+        It may be behind the store, but what never changes (its id, type and creator) is right:
+        enough to decide who may see it before a command runs against the fresh state.
+        """
+        return self._jobs.cached(job_id)
 
     def head(self) -> int:
         """Returns the notification id of the newest event in the log (0 when empty)."""
@@ -189,9 +201,9 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
     ) -> CommandResult:
         with self._lock_for(job_id), store_errors():
-            job, fresh = self._cached(job_id), False
+            job, fresh = self._jobs.cached(job_id), False
             if job is None:
-                job, fresh = self._fresh(job_id), True
+                job, fresh = self._jobs.fresh(job_id), True
             for attempt in range(1, self.max_attempts + 1):
                 try:
                     if expected_version is not None and job.version != expected_version:
@@ -206,7 +218,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                         back_off(attempt)
                 else:
                     return CommandResult(job, position)
-                job, fresh = self._fresh(job_id), True
+                job, fresh = self._jobs.fresh(job_id), True
             raise ConcurrencyExhaustedError(job_id, self.max_attempts)
 
     def _replay_create(self, attempted: Job) -> CommandResult:
@@ -218,7 +230,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         )
         if not same_payload:
             raise IdempotencyKeyReusedError(attempted.id)
-        return CommandResult(self._fresh(attempted.id), self.head(), replayed=True)
+        return CommandResult(self._jobs.fresh(attempted.id), self.head(), replayed=True)
 
     def _load(self, job_id: UUID, version: int | None = None) -> Job:
         try:
@@ -231,33 +243,11 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
 
     def _save_job(self, job: Job) -> int:
         recordings = self.save(job)
-        self._remember(job)
+        self._jobs.remember(job)
         return recordings[-1].notification.id
-
-    def _cached(self, job_id: UUID) -> Job | None:
-        """A copy of the job as this process last saw it, which may be behind the store."""
-        try:
-            return self._jobs.get(job_id).clone()
-        except KeyError:
-            return None
-
-    def _fresh(self, job_id: UUID) -> Job:
-        """The job as the store has it now: the cached copy plus any newer events."""
-        job = self._cached(job_id)
-        if job is None:
-            job = self._load(job_id)
-        else:
-            for event in self.events.get(job_id, gt=job.version):
-                event.mutate(job)  # type: ignore[attr-defined]
-        self._remember(job)
-        return job
-
-    def _remember(self, job: Job) -> None:
-        self._jobs.put(job.id, job.clone())
 
     def _lock_for(self, job_id: UUID) -> threading.Lock:
         return self._locks[job_id.int % self.lock_stripes]
-
 
 
 def _idempotent_id(actor: str, key: str) -> UUID:

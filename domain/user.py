@@ -188,6 +188,14 @@ class User(Aggregate):
         until = self.failed_logins[-MAX_FAILED_LOGINS] + LOGIN_WINDOW
         return until if until > now else None
 
+    def clone(self) -> User:
+        """A copy that can take commands without touching this user (only the list is mutable)."""
+        copy = object.__new__(User)
+        copy.__dict__.update(self.__dict__)
+        copy.failed_logins = list(self.failed_logins)
+        copy._pending_events = []
+        return copy
+
     @property
     def registered_at(self) -> datetime:
         return self.created_on

@@ -3,6 +3,10 @@
 A mixin of ``JobLedger``: users live in the same application and log as the jobs. Every command
 loads, calls one method on the ``User`` (or the ``UserDirectory``), and saves; a save that loses an
 optimistic-concurrency race (another process changed the same user) is retried on fresh state.
+
+Every request reads its caller, so users are kept in a cache and caught up with the store on each
+read (one select of newer events, nothing decoded when there are none): a user disabled through
+another process is refused at once, and a user is never folded again from all its events.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from domain.cache import AggregateCache
 from domain.errors import (
     LedgerUnavailableError,
     SetupCompletedError,
@@ -26,6 +31,7 @@ from domain.retries import back_off, store_errors
 from domain.user import DIRECTORY_ID, Role, User, UserDirectory, user_id_for
 
 MAX_USER_ATTEMPTS = 12
+USER_CACHE_SIZE = 1024
 
 
 class UserAccounts(Application[UUID]):
@@ -34,6 +40,7 @@ class UserAccounts(Application[UUID]):
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
         self._users_lock = threading.Lock()
+        self._users = AggregateCache(self.events, self._load_user, User.clone, USER_CACHE_SIZE)
 
     def set_up_admin(self, *, email: str, password_hash: str) -> User:
         """Registers the first user, an admin; raises SetupCompletedError once any user exists."""
@@ -46,6 +53,7 @@ class UserAccounts(Application[UUID]):
                 self.save(directory, user)
             except IntegrityError:
                 raise SetupCompletedError from None
+        self._users.remember(user)
         return user
 
     def register_user(
@@ -66,6 +74,7 @@ class UserAccounts(Application[UUID]):
                 except IntegrityError:
                     back_off(attempt)
                 else:
+                    self._users.remember(user)
                     return user
         raise LedgerUnavailableError("Users are being registered too fast; retry later.")
 
@@ -127,15 +136,21 @@ class UserAccounts(Application[UUID]):
                 except IntegrityError:
                     back_off(attempt)
                 else:
+                    self._users.remember(user)
                     return user
         raise LedgerUnavailableError(f"User {user_id} is changing too fast; retry later.")
 
     def _find(self, user_id: UUID) -> User | None:
         try:
-            user: object = self.repository.get(user_id)
+            return self._users.fresh(user_id)
         except AggregateNotFoundError:
             return None
-        return user if isinstance(user, User) else None
+
+    def _load_user(self, user_id: UUID) -> User:
+        user: object = self.repository.get(user_id)
+        if not isinstance(user, User):
+            raise AggregateNotFoundError(user_id)
+        return user
 
     def _directory(self) -> UserDirectory | None:
         try:
