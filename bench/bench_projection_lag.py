@@ -66,7 +66,10 @@ def measure(store: str, url: str, jobs: int) -> list[Figure]:
             drive(ledger, 2, lambda position: view.wait_for(position, 10.0))
             commits.clear()
             commands = drive(ledger, jobs, lambda position: None)
-            assert view.wait_for(ledger.head(), timeout=60.0)
+            head = ledger.head()
+            assert view.wait_for(head, timeout=60.0)
+            while not applied or applied[-1][0] < head:
+                time.sleep(0.001)
             lags = _lags(commits, applied)
             waits: list[float] = []
 

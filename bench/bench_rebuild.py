@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
-import resource
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -167,10 +166,18 @@ def _child(results: Any, side: str, store: str, url: str, table: str, raw_target
         else:
             events = _raw_postgres(raw_target, table)
         seconds = time.perf_counter() - started
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        results.put({"events": events, "seconds": seconds, "rss_mib": rss})
+        results.put({"events": events, "seconds": seconds, "rss_mib": _peak_rss_mib()})
     except Exception as error:
         results.put({"error": repr(error)})
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set (``VmHWM``; ``ru_maxrss`` would count the parent's
+    pages that the child mapped between fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _jobledger_rebuild(url: str) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from eventsourcing.persistence import Notification, ShutDown
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresSubscription
 
-from projections.log import Entry, ReadLog
+from projections.log import Entry, ReadLog, entries
 
 
 class PollingFollower:
@@ -46,7 +46,7 @@ class PollingFollower:
             self._wake.clear()
             batch = self._read_log(self._after, self._batch_size)
             if batch:
-                self._after = batch[-1].id
+                self._after = batch[-1][0]
                 yield batch
             else:
                 self._wake.wait(self._poll_interval)
@@ -75,7 +75,7 @@ class ListenNotifyFollower:
         while not self._stop.is_set():
             batch = self._subscription.next_batch(timeout=0.5, limit=self._batch_size)
             if batch:
-                yield batch
+                yield entries(batch)
 
     def interrupt(self) -> None:
         """Ends ``batches()`` from another thread."""
@@ -97,6 +97,7 @@ class _BatchingSubscription(PostgresSubscription):
     def next_batch(self, timeout: float, limit: int) -> Sequence[Notification]:
         """What has arrived (whole chunks, up to ``limit``); ``[]`` after ``timeout`` or a stop."""
         chunks = self._notifications_queue
+        batch: list[Notification] = []
         try:
             batch = list(chunks.get(timeout=timeout))
             chunks.task_done()

@@ -2,49 +2,34 @@
 
 The library's ``select_notifications`` builds a ``Notification`` and a ``UUID`` per event, which
 costs as much as projecting it. :func:`log_reader` reads the same rows from the recorder's own
-table and connections (SQLite, PostgreSQL) into plain :class:`LogEntry` tuples whose originator
-is the job id as an ``int`` (``UUID.int``); other recorders go through ``select_notifications``.
-The projection and the views accept either kind of entry.
+table and connections (SQLite, PostgreSQL) straight into plain :data:`Entry` tuples; other
+recorders go through ``select_notifications``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-
-class Entry(Protocol):
-    """What the projection reads from a log entry (a library ``Notification`` is one too)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def originator_id(self) -> Any: ...
-    @property
-    def originator_version(self) -> int: ...
-    @property
-    def topic(self) -> str: ...
-    @property
-    def state(self) -> bytes: ...
-
-
-class LogEntry(NamedTuple):
-    """One stored event and its position in the log; ``originator_id`` is ``UUID.int``."""
-
-    id: int
-    originator_id: int
-    originator_version: int
-    topic: str
-    state: bytes
-
+#: One stored event in the log: ``(notification id, job key, version, topic, state)``, the job
+#: key being ``UUID.int`` of the job id (ints hash and compare in C; UUIDs in Python).
+Entry = tuple[int, int, int, str, bytes]
 
 #: Reads the log: the entries after a position, at most ``limit`` of them, oldest first.
 ReadLog = Callable[[int, int], Sequence[Entry]]
+
+
+def entries(notifications: Iterable[Notification]) -> list[Entry]:
+    """The library's notifications as entries."""
+    return [
+        (n.id, key_of(n.originator_id), n.originator_version, n.topic, n.state)
+        for n in notifications
+    ]
 
 
 def key_of(originator_id: Any) -> int:
@@ -64,7 +49,9 @@ def log_reader(recorder: ApplicationRecorder) -> ReadLog:
         return _postgres_reader(recorder)
 
     def read(after: int, limit: int) -> Sequence[Entry]:
-        return recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+        return entries(
+            recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+        )
 
     return read
 
@@ -80,7 +67,7 @@ def _sqlite_reader(recorder: SQLiteApplicationRecorder) -> ReadLog:
         with datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (after, limit))
             rows = cursor.fetchall()
-        return [LogEntry(r[0], int(r[1], 16), r[2], r[3], r[4]) for r in rows]
+        return [(r[0], int(r[1], 16), r[2], r[3], r[4]) for r in rows]
 
     return read
 
@@ -98,7 +85,7 @@ def _postgres_reader(recorder: PostgresApplicationRecorder) -> ReadLog:
             cursor.execute(statement, (after, limit), prepare=True)
             rows = cursor.fetchall()
         return [
-            LogEntry(
+            (
                 r["notification_id"],
                 r["originator_id"].int,
                 r["originator_version"],

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
+from projections.locks import ExclusiveLock, MemoryLock
 from projections.log import ReadLog
 from projections.projection import JobSummaryProjection
 from projections.query import CursorCodec, JobPage, JobQuery, next_cursor, sort_key
@@ -20,35 +21,11 @@ from projections.summary import JobSummary, SummaryChanges, SummaryCounts
 from projections.view import (
     LIVE_NAME,
     SHADOW_NAME,
-    ExclusiveLock,
     JobSummaryView,
     catch_up_in,
-    holder_description,
 )
 
 SWAP_BATCH = 500
-
-
-class MemoryLock(ExclusiveLock):
-    """A lock within this process (the in-memory store has no other process)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held_here = threading.local()
-        self.holder: str | None = None
-
-    def acquire(self) -> bool:
-        if getattr(self._held_here, "held", False) or not self._lock.acquire(blocking=False):
-            return False
-        self._held_here.held = True
-        self.holder = f"{holder_description()} thread {threading.current_thread().name}"
-        return True
-
-    def release(self) -> None:
-        if getattr(self._held_here, "held", False):
-            self._held_here.held = False
-            self.holder = None
-            self._lock.release()
 
 
 class MemorySummaryView(JobSummaryView[None]):

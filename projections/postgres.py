@@ -1,11 +1,13 @@
 """The PostgreSQL view: ``job_summary`` in the events' database, beside the events table.
 
 Tables: ``job_summary`` (rows), ``job_summary_counts``, ``projection_tracking`` (position per
-view) and ``projection_meta`` (the cursor key), all in the ``public`` schema. A batch's rows go in
-with one ``unnest`` statement per kind of change, pipelined, in the transaction that also moves
-the position (locked ``FOR UPDATE`` first, so two writers can never both apply an event). The
-position change is announced on the ``job_summary_position`` channel at commit, which wakes
-read-your-writes waiters in every process.
+view) and ``projection_meta`` (the cursor key), all in the ``public`` schema. A batch is one
+pipelined transaction of two round trips: lock the position ``FOR UPDATE`` (so two writers can
+never both apply an event) and load the rows it touches; then one ``unnest`` statement per kind
+of row change, the count deltas, the new position and a ``job_summary_position`` notification,
+which wakes read-your-writes waiters in every process at commit. Commits are asynchronous
+(``synchronous_commit = off``): the view is derived, and a crash loses at most its last batches,
+rows and position together, which the runner replays.
 
 One runner per database holds a session-level advisory lock (on its own connection; released by
 the server when that connection ends). A rebuild fills ``job_summary_shadow`` (asynchronous
@@ -16,9 +18,7 @@ transaction that first locks the live table.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +29,7 @@ import psycopg
 import psycopg_pool
 
 from domain.job import JobStatus
+from projections.locks import AdvisoryLock, ExclusiveLock
 from projections.log import ReadLog
 from projections.projection import JobSummaryProjection
 from projections.query import CursorCodec, JobPage, JobQuery, next_cursor
@@ -44,9 +45,7 @@ from projections.summary import STATUS, TYPE, JobSummary, SummaryChanges, Summar
 from projections.view import (
     LIVE_NAME,
     SHADOW_NAME,
-    ExclusiveLock,
     JobSummaryView,
-    LockLostError,
     catch_up_in,
 )
 
@@ -77,46 +76,6 @@ NOT_NULL = {"job_type", "status", "created_by", "processed_items", "progress", "
             "created_at", "updated_at", "version"}  # fmt: skip
 
 Connection = psycopg.Connection[Any]
-
-
-class AdvisoryLock(ExclusiveLock):
-    """A session-level PostgreSQL advisory lock, held on a connection of its own."""
-
-    def __init__(self, conninfo: dict[str, Any], key: int, purpose: str) -> None:
-        self._conninfo = conninfo
-        self._key = key
-        self._purpose = purpose
-        self._connection: Connection | None = None
-        self._held = False
-
-    def acquire(self) -> bool:
-        if self._held:
-            return False
-        if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(
-                **self._conninfo,
-                autocommit=True,
-                application_name=f"jobledger {self._purpose} "
-                f"{socket.gethostname()[:24]} pid {os.getpid()}",
-            )
-        row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-        self._held = bool(row and row[0])
-        return self._held
-
-    def release(self) -> None:
-        self._held = False
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            connection.close()
-
-    def check(self) -> None:
-        if not self._held or self._connection is None:
-            raise LockLostError(f"The {self._purpose} lock is not held.")
-        try:
-            self._connection.execute("SELECT 1")
-        except psycopg.Error as error:
-            self._held = False
-            raise LockLostError(f"The {self._purpose} lock's connection failed: {error}") from error
 
 
 class PostgresSummaryView(JobSummaryView[Connection]):
@@ -209,22 +168,17 @@ class PostgresSummaryView(JobSummaryView[Connection]):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._pool.connection() as db, db.transaction():
+        """A pipelined transaction: two round trips per batch, one to read, one to write."""
+        with self._pool.connection() as db, db.pipeline(), db.transaction():
             yield db
 
     def _begin_batch(self, tx: Connection, keys: set[int]) -> tuple[int, dict[int, JobSummary]]:
-        with tx.pipeline():
-            locked = tx.execute(self._lock_statement, (self.name,))
-            loaded = tx.execute(self._load_statement, (_texts(keys),)) if keys else None
-            row = locked.fetchone()
-            records = [] if loaded is None else loaded.fetchall()
+        locked = tx.execute(self._lock_statement, (self.name,))
+        loaded = tx.execute(self._load_statement, (_texts(keys),)) if keys else None
+        row = locked.fetchone()
+        records = [] if loaded is None else loaded.fetchall()
         assert row is not None, f"no tracking row for {self.name}"
         return int(row[0]), {r[0].int: _from_record(r) for r in records}
-
-    def _finish_batch(self, tx: Connection, changes: SummaryChanges, position: int) -> None:
-        with tx.pipeline():
-            self._store(tx, changes)
-            self._set_position(tx, position)
 
     def _lock_position(self, tx: Connection) -> int:
         row = tx.execute(self._lock_statement, (self.name,)).fetchone()

@@ -18,7 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper
 
 from domain.job import Job
-from projections.log import Entry, key_of
+from projections.log import Entry
 from projections.summary import SummaryChanges
 
 try:
@@ -53,40 +53,29 @@ class JobSummaryProjection:
 
     def project(self, entry: Entry, changes: SummaryChanges) -> None:
         """Calls the view once for a Job event; does nothing for any other event."""
-        n = entry
-        match n.topic:
+        _, key, version, topic, state = entry
+        match topic:
             case Job.Created.TOPIC:
-                e = self._decode(n.state)
+                e = self._decode(state)
                 changes.created_job(
-                    _id(n),
-                    n.originator_version,
-                    _at(e),
-                    e["job_type"],
-                    e["actor"],
-                    e["total_items"],
+                    key, version, _at(e), e["job_type"], e["actor"], e["total_items"]
                 )
             case Job.Started.TOPIC:
-                changes.started(_id(n), n.originator_version, _at(self._decode(n.state)))
+                changes.started(key, version, _at(self._decode(state)))
             case Job.ProgressUpdated.TOPIC:
-                e = self._decode(n.state)
-                changes.progressed(
-                    _id(n), n.originator_version, _at(e), e["processed_items"], e["total_items"]
-                )
+                e = self._decode(state)
+                changes.progressed(key, version, _at(e), e["processed_items"], e["total_items"])
             case Job.ErrorLogged.TOPIC:
-                e = self._decode(n.state)
-                changes.error_logged(_id(n), n.originator_version, _at(e), e["message"])
+                e = self._decode(state)
+                changes.error_logged(key, version, _at(e), e["message"])
             case Job.Completed.TOPIC:
-                changes.completed(_id(n), n.originator_version, _at(self._decode(n.state)))
+                changes.completed(key, version, _at(self._decode(state)))
             case Job.Failed.TOPIC:
-                changes.failed(_id(n), n.originator_version, _at(self._decode(n.state)))
+                changes.failed(key, version, _at(self._decode(state)))
             case Job.Cancelled.TOPIC:
-                changes.cancelled(_id(n), n.originator_version, _at(self._decode(n.state)))
+                changes.cancelled(key, version, _at(self._decode(state)))
             case _:
                 pass
-
-
-def _id(entry: Entry) -> int:
-    return key_of(entry.originator_id)
 
 
 def _at(state: dict[str, Any]) -> datetime:

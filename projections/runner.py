@@ -8,28 +8,44 @@ SQLite) and applies what arrives in batches of up to ``batch_size`` events per t
 
 A failure never ends the runner silently: it is logged with its traceback at ERROR level,
 counted, and the runner restarts after a backoff that doubles up to ``max_backoff`` seconds.
+A store outage (the database unreachable or locked) is logged as one WARNING line and retried
+at least every ``OUTAGE_MAX_BACKOFF`` seconds, so the view is current again soon after the store
+is back.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from domain.errors import LedgerUnavailableError
 from domain.ledger import JobLedger
 from projections.follow import ListenNotifyFollower, PollingFollower
+from projections.locks import ExclusiveLock
 from projections.log import log_reader
 from projections.projection import JobSummaryProjection
-from projections.view import ExclusiveLock, JobSummaryView
+from projections.view import JobSummaryView
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 LOCK_CHECK_SECONDS = 1.0
 HEALTHY_RUN_SECONDS = 60.0
+OUTAGE_MAX_BACKOFF = 1.0
+#: Errors that mean the store is unreachable or busy, not that the runner is broken.
+STORE_OUTAGES = (
+    PersistenceError,
+    LedgerUnavailableError,
+    psycopg.OperationalError,
+    sqlite3.OperationalError,
+)
 
 
 class ProjectionRunner:
@@ -138,12 +154,20 @@ class ProjectionRunner:
                     self.last_error = error
                     if time.monotonic() - started > HEALTHY_RUN_SECONDS:
                         backoff = self.min_backoff
-                    logger.exception(
-                        "job_summary runner FAILED (failure %d): %s; restarting in %.1f s",
-                        self.failures, error, backoff,
-                    )  # fmt: skip
+                    outage = isinstance(error, STORE_OUTAGES)
+                    wait = min(backoff, OUTAGE_MAX_BACKOFF) if outage else backoff
+                    if outage:
+                        logger.warning(
+                            "job_summary runner: the store is unavailable (failure %d): %s; "
+                            "retrying in %.1f s", self.failures, error, wait,
+                        )  # fmt: skip
+                    else:
+                        logger.exception(
+                            "job_summary runner FAILED (failure %d): %s; restarting in %.1f s",
+                            self.failures, error, wait,
+                        )  # fmt: skip
                     self._release(lock)
-                    self._stop.wait(backoff)
+                    self._stop.wait(wait)
                     backoff = min(backoff * 2, self.max_backoff)
         finally:
             self._release(lock)

@@ -6,17 +6,17 @@ file), and a rebuild's long transactions and its swap only ever block the runner
 command. The view is derived data: WAL with ``synchronous=NORMAL`` keeps it consistent through a
 crash (each transaction holds its rows and its position together); a lost tail is replayed.
 
-Tables: ``job_summary`` (rows; ids as 16-byte blobs, times as integer microseconds since the
-epoch, UTC), ``job_summary_counts``, ``projection_tracking`` (position per view),
-``projection_meta`` (the cursor key). A rebuild fills ``job_summary_shadow`` and renames it over
-``job_summary`` in one transaction. One runner per view file holds ``<view>.runner.lock``
-(``fcntl.flock``: released by the kernel when its process dies).
+Tables: ``job_summary`` (rows in insertion order, so the jobs in flight share pages; ids as
+16-byte blobs, times as integer microseconds since the epoch, UTC), ``job_summary_counts``,
+``projection_tracking`` (position per view), ``projection_meta`` (the cursor key). A rebuild fills
+``job_summary_shadow`` without secondary indexes, builds them (the live runner waits meanwhile:
+one writer per file), then renames it over ``job_summary`` in one transaction. One runner per
+view file holds ``<view>.runner.lock`` (``fcntl.flock``: released by the kernel when its process
+dies).
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import queue
 import secrets
 import sqlite3
@@ -29,6 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.job import JobStatus
+from projections.locks import ExclusiveLock, FileLock
 from projections.log import ReadLog
 from projections.projection import JobSummaryProjection
 from projections.query import EPOCH, CursorCodec, JobPage, JobQuery, next_cursor
@@ -44,10 +45,8 @@ from projections.summary import STATUS, TYPE, JobSummary, SummaryChanges, Summar
 from projections.view import (
     LIVE_NAME,
     SHADOW_NAME,
-    ExclusiveLock,
     JobSummaryView,
     catch_up_in,
-    holder_description,
 )
 
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -58,51 +57,6 @@ _US = timedelta(microseconds=1)
 def view_path_for(events_path: Path) -> Path:
     """Where the view of an events file lives: ``x.db`` -> ``x.view.db``."""
     return events_path.with_name(f"{events_path.stem}.view{events_path.suffix}")
-
-
-class FileLock(ExclusiveLock):
-    """An ``fcntl.flock`` on a file; the file holds its holder's description."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        if self._fd is not None:
-            return False
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, holder_description().encode())
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-    @staticmethod
-    def holder(path: Path) -> str | None:
-        """Who holds the lock at ``path``, or None when nobody does."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return os.read(fd, 4096).decode(errors="replace") or "unknown"
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
 
 
 class _Database:
@@ -214,7 +168,7 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
             "created_by TEXT NOT NULL, total_items INTEGER, processed_items INTEGER NOT NULL, "
             "progress INTEGER NOT NULL, error_count INTEGER NOT NULL, last_error TEXT, "
             "created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, "
-            "updated_at INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID"
+            "updated_at INTEGER NOT NULL, version INTEGER NOT NULL)"
         )
         db.execute(
             f"CREATE TABLE {self._counts_table} (dimension TEXT NOT NULL, key TEXT NOT NULL, "
@@ -364,7 +318,6 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
         with self._db.write() as db:
             for statement in index_statements(SHADOW_NAME, secrets.token_hex(4)):
                 db.execute(statement)
-            db.execute(f"ANALYZE {SHADOW_NAME}")
 
     def swap_in(
         self,

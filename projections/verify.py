@@ -16,7 +16,7 @@ from uuid import UUID
 
 from domain.errors import JobNotFoundError
 from domain.ledger import JobLedger
-from projections.log import key_of, log_reader
+from projections.log import log_reader
 from projections.projection import JobSummaryProjection
 from projections.summary import JobSummary
 from projections.view import JobSummaryView
@@ -83,10 +83,10 @@ def _versions_at(ledger: JobLedger, head: int) -> dict[int, int]:
     versions: dict[int, int] = {}
     position = 0
     while position < head and (batch := read_log(position, READ_SIZE)):
-        for entry in batch:
-            if entry.id > head:
+        for position, key, version, topic, _ in batch:
+            if position > head:
                 break
-            if entry.topic in topics:
-                versions[key_of(entry.originator_id)] = entry.originator_version
-        position = batch[-1].id
+            if topic in topics:
+                versions[key] = version
+        position = batch[-1][0]
     return versions

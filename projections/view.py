@@ -13,18 +13,19 @@ lock: readers never see a half-built table, and an interrupted rebuild leaves th
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
-from projections.log import Entry, ReadLog, key_of
+from eventsourcing.persistence import Notification
+
+from projections.locks import ExclusiveLock
+from projections.log import Entry, ReadLog
+from projections.log import entries as as_entries
 from projections.projection import JobSummaryProjection
 from projections.query import CursorCodec, JobPage, JobQuery
 from projections.summary import JobSummary, SummaryChanges, SummaryCounts
@@ -35,37 +36,6 @@ SHADOW_NAME = "job_summary_shadow"
 SHADOW_CACHE_ROWS = 100_000
 
 Tx = TypeVar("Tx")
-
-
-class LockLostError(RuntimeError):
-    """Raised when a runner finds it no longer holds the lock it was running under."""
-
-
-class ExclusiveLock(ABC):
-    """A lock that at most one holder, across processes, has at a time."""
-
-    @abstractmethod
-    def acquire(self) -> bool:
-        """Takes the lock if it is free; returns whether this holder now has it."""
-
-    @abstractmethod
-    def release(self) -> None:
-        """Gives the lock back (a no-op when not held)."""
-
-    def check(self) -> None:  # noqa: B027 (most locks cannot be lost while held)
-        """Raises LockLostError when the lock was lost (say, its connection dropped)."""
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def holder_description() -> str:
-    """Who holds a lock: host, process id and since when."""
-    since = datetime.now(UTC).isoformat(timespec="seconds")
-    return f"{socket.gethostname()} pid {os.getpid()} since {since}"
 
 
 class JobSummaryView(ABC, Generic[Tx]):
@@ -83,11 +53,16 @@ class JobSummaryView(ABC, Generic[Tx]):
 
     # Writing.
 
-    def apply(self, entries: Sequence[Entry], projection: JobSummaryProjection) -> int:
+    def apply(
+        self, batch: Sequence[Entry] | Sequence[Notification], projection: JobSummaryProjection
+    ) -> int:
         """Projects a batch of log entries (oldest first) in one transaction; returns the position.
 
-        Entries are the library's ``Notification`` objects or :class:`projections.log.LogEntry`.
+        Takes :data:`projections.log.Entry` tuples or the library's ``Notification`` objects.
         """
+        entries = cast(Sequence[Entry], batch)
+        if batch and not isinstance(batch[0], tuple):
+            entries = as_entries(cast(Sequence[Notification], batch))
         try:
             with self._write() as tx:
                 position = self._apply_in(tx, entries, projection)
@@ -99,7 +74,7 @@ class JobSummaryView(ABC, Generic[Tx]):
 
     def _apply_in(self, tx: Tx, entries: Sequence[Entry], projection: JobSummaryProjection) -> int:
         topics = projection.topics
-        keys = {key_of(e.originator_id) for e in entries if e.topic in topics}
+        keys = {e[1] for e in entries if e[3] in topics}
         cache = self._cache
         if cache is None:
             position, rows = self._begin_batch(tx, keys)
@@ -110,9 +85,9 @@ class JobSummaryView(ABC, Generic[Tx]):
         if not fresh:
             return position
         changes = SummaryChanges(rows)
-        for notification in fresh:
-            projection.project(notification, changes)
-        new_position = fresh[-1].id
+        for entry in fresh:
+            projection.project(entry, changes)
+        new_position = fresh[-1][0]
         self._finish_batch(tx, changes, new_position)
         if cache is not None:
             if len(cache) + len(changes.rows) > SHADOW_CACHE_ROWS:
@@ -272,6 +247,6 @@ def catch_up_in(
 
 
 def _after(entries: Sequence[Entry], position: int) -> Sequence[Entry]:
-    if not entries or entries[0].id > position:
+    if not entries or entries[0][0] > position:
         return entries
-    return [e for e in entries if e.id > position]
+    return [e for e in entries if e[0] > position]
