@@ -292,12 +292,8 @@ class Job(Aggregate):
 
     @property
     def progress(self) -> int:
-        """Percent done: floor, capped at 99 until completed; 0 while the total is unknown."""
-        if self.status is JobStatus.COMPLETED:
-            return 100
-        if not self.total_items:
-            return 0
-        return min(self.processed_items * 100 // self.total_items, 99)
+        """Percent done (see ``progress_of``)."""
+        return progress_of(self.status, self.processed_items, self.total_items)
 
     @property
     def data(self) -> Any:
@@ -320,6 +316,15 @@ class Job(Aggregate):
             raise InvalidTransitionError(
                 self.id, command, self.status.value, tuple(s.value for s in allowed)
             )
+
+
+def progress_of(status: JobStatus, processed_items: int, total_items: int | None) -> int:
+    """Percent done: floor, capped at 99 until completed; 0 while the total is unknown."""
+    if status is JobStatus.COMPLETED:
+        return 100
+    if not total_items:
+        return 0
+    return min(processed_items * 100 // total_items, 99)
 
 
 def _actor(actor: str) -> str:

@@ -142,6 +142,8 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             found = db.execute("SELECT to_regclass(%s)", (self.name,)).fetchone()
             if found is None or found[0] is None:
                 self._create_tables(db, with_indexes=True)
+            for statement in index_statements(self.name, secrets.token_hex(4), _indexes(db)):
+                db.execute(statement)
             db.execute(
                 "INSERT INTO projection_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
                 (self.name,),
@@ -406,6 +408,18 @@ def _bulk_update(table: str, columns: Sequence[str]) -> str:
         f"UPDATE {table} AS t SET {assignments} "
         f"FROM unnest({arrays}) AS u({', '.join((*columns, 'id'))}) WHERE t.id = u.id"
     )
+
+
+def _indexes(db: Connection) -> set[tuple[str, ...]]:
+    """The columns of each index on the live table (a newer version may add indexes)."""
+    rows = db.execute(
+        "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index i "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = %s::regclass GROUP BY i.indexrelid",
+        (LIVE_NAME,),
+    ).fetchall()
+    return {tuple(row[0]) for row in rows}
 
 
 def _drop_leftovers(db: Connection) -> None:

@@ -1,14 +1,15 @@
 """What the SQLite and PostgreSQL views share: the columns, the indexes and the list statement.
 
-Every list is a keyset walk on ``(created_at, id)`` within one status: each index leads with its
-equality filters, then ``status``, then ``created_at, id``. A query over several statuses (or
-none, meaning all five) reads one ordered index range per status, each at most ``offset + limit +
-1`` rows, and merges them, so no supported filter and sort ever scans the table or sorts it.
+Every list is a keyset walk on ``(created_at, id)``. Without filters it reads one range of the
+``(created_at, id)`` index. Otherwise each index leads with its equality filters, then
+``status``, then ``created_at, id``, and a query over several statuses (or none, meaning all
+five) reads one ordered index range per status, each at most ``offset + limit + 1`` rows, and
+merges them, so no supported filter and sort ever scans the table or sorts more than that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,6 +38,7 @@ SELECT_COLUMNS = ", ".join(COLUMNS)
 #: Index suffix -> columns. Their names carry a token, so a shadow's indexes never clash with
 #: the live table's (SQLite cannot rename an index).
 INDEXES = {
+    "created": ("created_at", "id"),
     "status": ("status", "created_at", "id"),
     "type": ("job_type", "status", "created_at", "id"),
     "owner": ("created_by", "status", "created_at", "id"),
@@ -62,10 +64,14 @@ STATUS_COLUMNS = (
 )
 
 
-def index_statements(table: str, token: str) -> list[str]:
+def index_statements(
+    table: str, token: str, existing: Collection[tuple[str, ...]] = ()
+) -> list[str]:
+    """CREATE INDEX statements for the indexes a table lacks (``existing``: their columns)."""
     return [
         f"CREATE INDEX IF NOT EXISTS js_{token}_{suffix} ON {table} ({', '.join(columns)})"
         for suffix, columns in INDEXES.items()
+        if columns not in existing
     ]
 
 
@@ -79,7 +85,8 @@ def list_statement(
 ) -> tuple[str, list[Any]]:
     """The SELECT for one page (``limit + 1`` rows) and its parameters, ``mark`` the placeholder."""
     order = "DESC" if query.sort.descending else "ASC"
-    conditions = [f"status = {mark}"]
+    unfiltered = not query.statuses and query.job_type is None and query.created_by is None
+    conditions = [] if unfiltered else [f"status = {mark}"]
     common: list[Any] = []
     if query.job_type is not None:
         conditions.append(f"job_type = {mark}")
@@ -99,7 +106,10 @@ def list_statement(
         )
         common += [time(after.created_at), uid(after.id)]
     ordering = f"ORDER BY created_at {order}, id {order}"
-    branch = f"SELECT {SELECT_COLUMNS} FROM {table} WHERE {' AND '.join(conditions)} {ordering}"
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    branch = f"SELECT {SELECT_COLUMNS} FROM {table} {where}{ordering}"
+    if unfiltered:
+        return f"{branch} LIMIT {mark} OFFSET {mark}", [*common, query.limit + 1, query.offset]
     statuses = query.statuses or tuple(JobStatus)
     if len(statuses) == 1:
         params = [statuses[0].value, *common, query.limit + 1, query.offset]

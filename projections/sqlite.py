@@ -159,6 +159,8 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
             )
             if not _table_exists(db, self.name):
                 self._create_tables(db, with_indexes=True)
+            for statement in index_statements(self.name, secrets.token_hex(4), _indexes(db)):
+                db.execute(statement)
             db.execute("INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (self.name,))
 
     def _create_tables(self, db: sqlite3.Connection, *, with_indexes: bool) -> None:
@@ -362,6 +364,14 @@ def _update(table: str, columns: Sequence[str]) -> str:
 def _table_exists(db: sqlite3.Connection, name: str) -> bool:
     found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
     return found.fetchone() is not None
+
+
+def _indexes(db: sqlite3.Connection) -> set[tuple[str, ...]]:
+    """The columns of each index on the live table (a newer version may add indexes)."""
+    return {
+        tuple(column[2] for column in db.execute(f"PRAGMA index_info({index[1]})"))
+        for index in db.execute(f"PRAGMA index_list({LIVE_NAME})")
+    }
 
 
 def _drop_leftovers(db: sqlite3.Connection) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.job import Job, JobStatus
+from domain.job import Job, JobStatus, progress_of
 
 STATUS = "status"
 TYPE = "type"
@@ -113,15 +113,6 @@ class SummaryCounts:
 
 class ProjectionGapError(RuntimeError):
     """Raised when an event does not follow its job's row (a missing event or a missing row)."""
-
-
-def progress_of(status: JobStatus, processed_items: int, total_items: int | None) -> int:
-    """Percent done, by the rule of ``Job.progress`` (tests check the two never disagree)."""
-    if status is JobStatus.COMPLETED:
-        return 100
-    if not total_items:
-        return 0
-    return min(processed_items * 100 // total_items, 99)
 
 
 class SummaryChanges:

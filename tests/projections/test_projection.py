@@ -15,13 +15,11 @@ from uuid import uuid4
 import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
-from hypothesis import given
-from hypothesis import strategies as st
 
-from domain.job import Job, JobStatus
+from domain.job import Job
 from domain.ledger import JobLedger
 from projections import JobSummaryProjection, JobSummaryView, ProjectionRunner
-from projections.summary import ProjectionGapError, SummaryCounts, progress_of
+from projections.summary import ProjectionGapError, SummaryCounts
 from tests.projections.conftest import MakeView
 from tests.projections.helpers import WORKER, folded
 
@@ -174,21 +172,3 @@ def test_two_writers_at_once_apply_each_event_exactly_once(
     assert {row.id: row for row in view.rows()} == expected
     assert view.counts() == SummaryCounts.of(expected.values())
     assert view.position() == log[-1].id
-
-
-@given(
-    status=st.sampled_from(JobStatus),
-    processed=st.integers(0, 10**6),
-    total=st.none() | st.integers(1, 10**6),
-)
-def test_progress_follows_the_domain_rule(
-    status: JobStatus, processed: int, total: int | None
-) -> None:
-    job = Job.create(job_id=uuid4(), job_type="t", data=None, total_items=None, actor="a")
-    job.status, job.processed_items, job.total_items = (
-        status,
-        min(processed, total or processed),
-        total,
-    )
-
-    assert progress_of(job.status, job.processed_items, job.total_items) == job.progress
