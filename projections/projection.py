@@ -1,8 +1,8 @@
 """The projection: each stored ``Job`` event becomes one call on the view's changes.
 
 It reads the stored event's JSON directly instead of building the library's event objects (that
-decoding is most of a rebuild's cost), with ``orjson`` when it is installed (about five times
-faster than ``json`` on these small documents), so :meth:`JobSummaryProjection.project` is the
+decoding is most of a rebuild's cost), with ``orjson`` (about five times faster than ``json`` on
+these small documents), so :meth:`JobSummaryProjection.project` is the
 one place that maps a topic to a view call. Events of other topics (users, later aggregates) are not
 projected, but the view still advances its position past them, or read-your-writes would wait
 forever on them.
@@ -16,15 +16,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper
+from orjson import loads as _loads
 
 from domain.job import Job
 from projections.log import Entry
 from projections.summary import SummaryChanges
-
-try:
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover (orjson is an optional speed-up)
-    from json import loads as _loads
 
 _fromisoformat = datetime.fromisoformat
 
