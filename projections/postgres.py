@@ -77,11 +77,6 @@ NOT_NULL = {"job_type", "status", "created_by", "processed_items", "progress", "
 
 Connection = psycopg.Connection[Any]
 
-#: How long a query waits for a pooled connection: an unreachable database answers 503 quickly.
-POOL_WAIT_SECONDS = 2.0
-#: How long the pool retries one lost connection before new demand retries at once.
-RECONNECT_SECONDS = 1.0
-
 
 class PostgresSummaryView(JobSummaryView[Connection]):
     """The job_summary view in a PostgreSQL database."""
@@ -106,8 +101,6 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             open=True,
             configure=_configure,
             name=f"jobledger-{name}",
-            timeout=POOL_WAIT_SECONDS,
-            reconnect_timeout=RECONNECT_SECONDS,
         )
         self._owns_pool = _pool is None
         self._codec: CursorCodec | None = CursorCodec(cursor_key) if cursor_key else None
