@@ -25,12 +25,13 @@ from api.routing import CheckedRoute
 from api.schemas.history import (
     DEFAULT_HISTORY_PAGE,
     ActorEmails,
+    FromVersion,
     History,
+    HistoryLimit,
     history_events,
     next_from_version,
 )
 from api.schemas.jobs import JobCreate, JobList, JobOut, JobSummaryOut, ProgressOut
-from domain.audit import MAX_HISTORY_PAGE
 from domain.errors import InvalidInputError, JobNotFoundError
 from domain.job import JobStatus
 from domain.ledger import MAX_IDEMPOTENCY_KEY_CHARS
@@ -151,12 +152,8 @@ def get_history(
     job: VisibleJob,
     user: CurrentUser,
     ledger: LedgerDep,
-    from_version: Annotated[
-        int, Query(alias="fromVersion", ge=1, le=2**53, description="The first version to show.")
-    ] = 1,
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")
-    ] = DEFAULT_HISTORY_PAGE,
+    from_version: FromVersion = 1,
+    limit: HistoryLimit = DEFAULT_HISTORY_PAGE,
 ) -> History:
     """Returns a page of the job's events in version order: version, type, time, actor, data.
 

@@ -13,12 +13,13 @@ from api.routing import CheckedRoute
 from api.schemas.history import (
     DEFAULT_HISTORY_PAGE,
     ActorEmails,
+    FromVersion,
+    HistoryLimit,
     UserHistory,
     history_events,
     next_from_version,
 )
 from api.schemas.users import UserCreate, UserList, UserOut, UserUpdate
-from domain.audit import MAX_HISTORY_PAGE
 from domain.errors import InvalidInputError
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=CheckedRoute)
@@ -93,12 +94,8 @@ def get_user_history(
     user_id: UUID,
     admin: AdminUser,
     ledger: LedgerDep,
-    from_version: Annotated[
-        int, Query(alias="fromVersion", ge=1, le=2**53, description="The first version to show.")
-    ] = 1,
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")
-    ] = DEFAULT_HISTORY_PAGE,
+    from_version: FromVersion = 1,
+    limit: HistoryLimit = DEFAULT_HISTORY_PAGE,
 ) -> UserHistory:
     """Returns a page of the user's events in version order (admins only); never a secret."""
     user = ledger.get_user(user_id)

@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import Field
 
 from api.schemas.base import ResponseModel, Timestamp
-from domain.audit import HistoryEntry
+from domain.audit import MAX_HISTORY_PAGE, HistoryEntry
 from domain.errors import UserNotFoundError
 from domain.ledger import JobLedger
 from domain.user import Role, User
 
 #: Events per page unless ``limit`` says otherwise.
 DEFAULT_HISTORY_PAGE = 100
+
+#: The ``fromVersion`` query parameter of history pages (give ``= 1`` as the default).
+FromVersion = Annotated[
+    int, Query(alias="fromVersion", ge=1, le=2**53, description="The first version to show.")
+]
+#: The ``limit`` query parameter of history pages (give ``= DEFAULT_HISTORY_PAGE``).
+HistoryLimit = Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")]
 
 
 class HistoryEvent(ResponseModel):
