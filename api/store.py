@@ -11,6 +11,7 @@ Supported forms::
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -140,7 +141,19 @@ def _create_private(path: Path) -> None:
 
 
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):
-    """Connections that sync every commit to disk, so an acknowledged command survives a crash."""
+    """Connections that sync every commit to disk, so an acknowledged command survives a crash,
+    and reads that never queue behind writers.
+
+    The library's pool lets one caller at a time ask for a connection, and a writer waits for
+    the in-process write lock inside that turn: while another process holds the file's write
+    lock, every read queued behind two waiting commands for up to the pool timeout. In WAL mode
+    a read needs no lock at all, so the turn is shared by as many callers as there are
+    connections; commands still take turns for the write lock.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._get_semaphore = threading.Semaphore(self.pool_size + self.max_overflow)
 
     def _create_connection(self) -> SQLiteConnection:
         connection = super()._create_connection()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from api.store import Store, StoreURLError
+from api.store import SQLITE_BUSY_TIMEOUT_SECONDS, Store, StoreURLError
 from domain.ledger import JobLedger
 
 
@@ -78,3 +81,33 @@ def test_sqlite_store_is_durable_and_creates_its_folder(tmp_path: Path) -> None:
         assert reopened.get_job(job_id).job_type == "t"
     finally:
         reopened.close()
+
+
+def test_sqlite_reads_never_queue_behind_a_writer_waiting_for_the_file_lock(
+    tmp_path: Path,
+) -> None:
+    """In WAL mode a read never needs the write lock: while another process holds it and
+    commands wait their busy timeout for it (one for the file, the next for its turn), reads
+    of the same ledger answer at once."""
+    path = tmp_path / "events.db"
+    ledger = JobLedger(env=Store.from_url(f"sqlite:///{path}").ledger_env())
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        job_id = ledger.create_job(job_type="t", actor="a").job.id
+        holder.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            waiting = [
+                pool.submit(ledger.create_job, job_type="blocked", actor="a") for _ in range(2)
+            ]
+            time.sleep(0.3)
+            assert not any(command.done() for command in waiting)
+            started = time.monotonic()
+            assert ledger.get_job(job_id).job_type == "t"
+            assert ledger.head() >= 1
+            assert time.monotonic() - started < 1.0
+            holder.rollback()
+            for command in waiting:
+                assert command.result(SQLITE_BUSY_TIMEOUT_SECONDS + 5).job.job_type == "blocked"
+    finally:
+        holder.close()
+        ledger.close()
