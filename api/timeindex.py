@@ -1,9 +1,10 @@
 """Application recorders that index event timestamps, for "the job as it was at time T".
 
-Each recorder writes one ``(originator_id, timestamp, version)`` row per event in the same
-transaction as the event itself (the ledger passes them as ``event_timestamps``), so the index is
-never behind the log, and ``version_at()`` answers with one indexed lookup instead of a scan of
-the job's stream. Selected through the library's ``APPLICATION_RECORDER_TOPIC`` setting.
+The ledger passes one ``(originator_id, timestamp, version)`` entry per event as
+``event_timestamps``, with no timestamp for the events it does not index (see ``domain.audit``);
+each recorder writes a row for every entry with a timestamp, in the same transaction as the
+events, so the index is never behind the log, and ``version_at()`` answers with one indexed
+lookup. Selected through the library's ``APPLICATION_RECORDER_TOPIC`` setting.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 INDEX_TABLE = "event_timestamps"
-EventTimestamp = tuple[UUID, datetime, int]
 
 
 def _sortable(at: datetime) -> str:
@@ -51,12 +51,15 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
-        rows = [(i.hex, _sortable(t), v) for i, t, v in kwargs.get("event_timestamps", ())]
-        c.executemany(f"INSERT INTO {INDEX_TABLE} VALUES (?, ?, ?)", rows)
+        rows = [
+            (i.hex, _sortable(t), v) for i, t, v in kwargs.get("event_timestamps", ()) if t
+        ]
+        if rows:
+            c.executemany(f"INSERT INTO {INDEX_TABLE} VALUES (?, ?, ?)", rows)
         return notification_ids
 
     def version_at(self, originator_id: UUID, at: datetime) -> int | None:
-        """The newest version recorded at or before ``at`` (None when there is none)."""
+        """The newest indexed version recorded at or before ``at`` (None when there is none)."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT MAX(originator_version) FROM {INDEX_TABLE} "
@@ -139,7 +142,7 @@ class PostgresTimeIndexedRecorder(PostgresApplicationRecorder):
             return [row["notification_id"] for row in curs.fetchall()]
 
     def version_at(self, originator_id: UUID, at: datetime) -> int | None:
-        """The newest version recorded at or before ``at`` (None when there is none)."""
+        """The newest indexed version recorded at or before ``at`` (None when there is none)."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_version, (originator_id, at), prepare=True)
             row = curs.fetchone()
@@ -158,11 +161,12 @@ class POPOTimeIndexedRecorder(POPOApplicationRecorder):
     ) -> Sequence[int] | None:
         notification_ids = super()._update_table(stored_events, **kwargs)
         for originator_id, at, version in kwargs.get("event_timestamps", ()):
-            bisect.insort(self._timestamps[originator_id], (at, version))
+            if at:
+                bisect.insort(self._timestamps[originator_id], (at, version))
         return notification_ids
 
     def version_at(self, originator_id: UUID, at: datetime) -> int | None:
-        """The newest version recorded at or before ``at`` (None when there is none)."""
+        """The newest indexed version recorded at or before ``at`` (None when there is none)."""
         with self._database_lock:
             entries = self._timestamps.get(originator_id, [])
             upto = bisect.bisect_right(entries, (at, float("inf")))

@@ -282,6 +282,13 @@ class Job(Aggregate):
         self._require("cancel", JobStatus.PENDING)
         self.trigger_event(self.Cancelled, actor=actor, reason=reason)
 
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """Triggers an event stamped now, or at the previous event's time if the clock says
+        earlier (another host's clock, or this one stepped back): a job's events are in time
+        order as well as version order, which the time index relies on."""
+        kwargs.setdefault("timestamp", max(event_class.create_timestamp(), self.modified_on))
+        super().trigger_event(event_class, **kwargs)
+
     def clone(self) -> Job:
         """A copy that can take commands without touching this job (only the lists are mutable)."""
         copy = object.__new__(Job)

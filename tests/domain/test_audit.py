@@ -87,6 +87,39 @@ def test_state_as_of_each_version_and_each_instant(ledger: JobLedger) -> None:
     assert ledger.job_as_of(job.id, at=far_future).status is JobStatus.COMPLETED
 
 
+def test_state_as_of_each_instant_across_indexed_versions(ledger: JobLedger) -> None:
+    """The time index holds versions 1, 100, 200...: every instant between them still answers
+    the version current then, events sharing an instant included."""
+    job_id = ledger.create_job(job_type="long", total_items=1_000, actor=ACTOR).job.id
+    states = [ledger.get_job(job_id), ledger.start_job(job_id, actor=WORKER).job]
+    states += [ledger.update_progress(job_id, n, actor=WORKER).job for n in range(1, 249)]
+    assert states[-1].version == 250
+    for state in states:
+        current_then = max(s.version for s in states if s.updated_at <= state.updated_at)
+        past = ledger.job_as_of(job_id, at=state.updated_at)
+        expected = states[current_then - 1]
+        assert (past.version, past.processed_items) == (current_then, expected.processed_items)
+    just_before = states[99].updated_at - timedelta(microseconds=1)
+    expected = max(s.version for s in states if s.updated_at <= just_before)
+    assert ledger.job_as_of(job_id, at=just_before).version == expected
+
+
+def test_events_never_go_back_in_time(ledger: JobLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that steps back (or another host's, behind) stamps an event at its predecessor's
+    time: a job's events stay in time order, and the state at that time is the later one."""
+    created = ledger.create_job(job_type="clock", total_items=4, actor=ACTOR).job
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    monkeypatch.setattr(Job.Event, "create_timestamp", staticmethod(lambda: an_hour_ago))
+    started = ledger.start_job(created.id, actor=WORKER).job
+    monkeypatch.undo()
+    progressed = ledger.update_progress(created.id, 1, actor=WORKER).job
+    times = [entry.at for entry in ledger.history(created.id)]
+    assert times == [created.updated_at, created.updated_at, progressed.updated_at]
+    assert started.updated_at == created.updated_at
+    assert ledger.job_as_of(created.id, at=created.updated_at).version == 2
+    assert ledger.job_as_of(created.id, at=progressed.updated_at).processed_items == 1
+
+
 def test_as_of_refuses_what_cannot_be_answered(ledger: JobLedger) -> None:
     job, states = _drive(ledger)
     with pytest.raises(JobNotFoundError, match="did not exist"):
