@@ -1,0 +1,162 @@
+"""Group commit: concurrent saves share transactions, and each caller gets its own outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from domain.groupcommit import GroupCommit
+from domain.job import Job
+from domain.ledger import JobLedger, JobSave
+from tests.domain.helpers import ACTOR, WORKER
+
+
+class Recorder:
+    """A ``write_batch`` that remembers its batches and answers ``item * 10`` (or an error)."""
+
+    def __init__(self, seconds: float = 0.0, fail: Callable[[int], bool] = lambda _: False):
+        self.seconds = seconds
+        self.fail = fail
+        self.batches: list[list[int]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, items: Sequence[int]) -> list[int | BaseException]:
+        with self.lock:
+            self.batches.append(list(items))
+        time.sleep(self.seconds)
+        return [ValueError(f"item {i}") if self.fail(i) else i * 10 for i in items]
+
+
+def _submit_together(commits: GroupCommit[int, int], count: int) -> list[Any]:
+    results: list[Any] = [None] * count
+    barrier = threading.Barrier(count)
+
+    def submit(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = commits.submit(i)
+        except Exception as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a submitter hung"
+    return results
+
+
+def test_a_lone_submission_is_written_at_once_on_its_own() -> None:
+    recorder = Recorder()
+    commits = GroupCommit(recorder)
+    assert [commits.submit(1), commits.submit(2)] == [10, 20]
+    assert recorder.batches == [[1], [2]]
+
+
+def test_concurrent_submissions_share_batches_and_get_their_own_results() -> None:
+    recorder = Recorder(seconds=0.05)
+    results = _submit_together(GroupCommit(recorder), 20)
+    assert results == [i * 10 for i in range(20)]
+    assert sorted(i for batch in recorder.batches for i in batch) == list(range(20))
+    assert len(recorder.batches) < 20
+
+
+def test_batches_never_exceed_the_maximum() -> None:
+    recorder = Recorder(seconds=0.05)
+    _submit_together(GroupCommit(recorder, max_batch=3), 12)
+    assert max(len(batch) for batch in recorder.batches) <= 3
+    assert sum(len(batch) for batch in recorder.batches) == 12
+
+
+def test_an_items_error_is_raised_to_its_submitter_only() -> None:
+    recorder = Recorder(seconds=0.02, fail=lambda i: i % 2 == 1)
+    results = _submit_together(GroupCommit(recorder), 10)
+    for i, result in enumerate(results):
+        if i % 2:
+            assert isinstance(result, ValueError) and str(result) == f"item {i}"
+        else:
+            assert result == i * 10
+
+
+def test_a_failed_batch_fails_each_of_its_submitters_and_the_next_batch_runs() -> None:
+    calls = {"n": 0}
+
+    def flaky(items: Sequence[int]) -> list[int | BaseException]:
+        calls["n"] += 1
+        time.sleep(0.02)
+        if calls["n"] == 1:
+            raise ConnectionError("store down")
+        return [i * 10 for i in items]
+
+    commits = GroupCommit(flaky)
+    results = _submit_together(commits, 8)
+    failed = [r for r in results if isinstance(r, ConnectionError)]
+    assert failed and all(str(error) == "store down" for error in failed)
+    assert len({id(error) for error in failed}) == len(failed)
+    assert all(r == i * 10 for i, r in enumerate(results) if not isinstance(r, Exception))
+    assert commits.submit(100) == 1000
+
+
+def _pending_command(ledger: JobLedger, job: Job) -> JobSave:
+    job.update_progress(job.processed_items + 1, actor=WORKER)
+    return JobSave(job, job.collect_events())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_with_a_lost_race_saves_the_others_once(
+    make_ledger: Callable[[], JobLedger],
+) -> None:
+    """Two ledgers on one store (the in-memory store cannot be shared)."""
+    here, there = make_ledger(), make_ledger()
+    jobs = []
+    for _ in range(3):
+        job_id = here.create_job(job_type="t", total_items=10, actor=ACTOR).job.id
+        here.start_job(job_id, actor=WORKER)
+        jobs.append(here.get_job(job_id))
+    there.update_progress(jobs[1].id, 5, actor=WORKER)
+
+    outcomes = here._write_jobs([_pending_command(here, job) for job in jobs])
+
+    assert isinstance(outcomes[1], IntegrityError)
+    assert all(isinstance(outcomes[i], int) for i in (0, 2))
+    for i in (0, 2):
+        history = here.history(jobs[i].id)
+        assert [e.type for e in history] == ["Created", "Started", "ProgressUpdated"]
+    assert here.get_job(jobs[1].id).processed_items == 5
+
+
+def test_concurrent_commands_on_many_jobs_all_land_at_their_positions(ledger: JobLedger) -> None:
+    job_ids = [
+        ledger.create_job(job_type="t", total_items=100, actor=ACTOR).job.id for _ in range(8)
+    ]
+    for job_id in job_ids:
+        ledger.start_job(job_id, actor=WORKER)
+    results: list[Any] = [None] * 32
+    barrier = threading.Barrier(32)
+
+    def work(i: int) -> None:
+        barrier.wait()
+        job_id = job_ids[i % 8]
+        results[i] = ledger.log_error(job_id, f"e{i}", actor=WORKER)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    positions = [result.position for result in results]
+    assert len(set(positions)) == 32
+    by_position = {n.id: n for n in ledger.recorder.select_notifications(1, 1_000)}
+    for result in results:
+        notification = by_position[result.position]
+        assert notification.originator_id == result.job.id
+        assert notification.originator_version == result.job.version
+    for job_id in job_ids:
+        assert ledger.get_job(job_id).error_count == 4
