@@ -66,6 +66,7 @@ class ListenNotifyFollower:
         *,
         batch_size: int,
     ) -> None:
+        _discard_dropped_connections(recorder)
         self._subscription = _BatchingSubscription(recorder, gt=after)
         self._subscription.__enter__()
         self._stop = stop
@@ -83,6 +84,19 @@ class ListenNotifyFollower:
 
     def close(self) -> None:
         self._subscription.__exit__(None, None, None)
+
+
+def _discard_dropped_connections(recorder: PostgresApplicationRecorder) -> None:
+    """Replaces the connections of the ledger's pool that the server has dropped (say, it
+    restarted while they were idle), before the subscription takes two of them.
+
+    Its listener holds one for the subscription's life, and a dropped one fails at once and
+    ends the subscription (the runner then restarts after its backoff); its puller retries
+    a dropped one, but only after 0.2 s each.
+    """
+    pool = recorder.datastore.pool
+    if not pool.closed:
+        pool.check()
 
 
 class _BatchingSubscription(PostgresSubscription):

@@ -56,6 +56,16 @@ RUNNER_LOCK_KEY = 0x6A6F626C_65646701  # "jobledg" + 1
 REBUILD_LOCK_KEY = 0x6A6F626C_65646702
 SCHEMA_LOCK_KEY = 0x6A6F626C_65646703
 SWAP_BATCH = 500
+#: How long a caller waits for a pooled connection: longer than any queueing for one of the
+#: pool's connections in normal operation ...
+POOL_WAIT_SECONDS = 5.0
+#: ... but only this long while the database is unreachable, so the runner and readers fail fast
+#: and retry on their own schedule instead of queueing behind the pool's reconnection attempts.
+UNREACHABLE_WAIT_SECONDS = 0.1
+#: How long the pool retries one lost connection before giving up on it; a later demand then
+#: connects at once (psycopg_pool's default retries for 5 minutes, each attempt waiting twice as
+#: long as the one before: the view came back seconds after the database did).
+RECONNECT_SECONDS = 1.0
 TYPES = {
     "id": "uuid",
     "job_type": "text",
@@ -94,13 +104,15 @@ class PostgresSummaryView(JobSummaryView[Connection]):
     ) -> None:
         super().__init__(name)
         self.conninfo = {**conninfo, "options": "-c timezone=UTC"}
-        self._pool = _pool or psycopg_pool.ConnectionPool(
+        self._pool = _pool or FailFastPool(
             kwargs={**self.conninfo, "autocommit": True},
             min_size=1,
             max_size=pool_size,
             open=True,
             configure=_configure,
             name=f"jobledger-{name}",
+            timeout=POOL_WAIT_SECONDS,
+            reconnect_timeout=RECONNECT_SECONDS,
         )
         self._owns_pool = _pool is None
         self._codec: CursorCodec | None = CursorCodec(cursor_key) if cursor_key else None
@@ -125,7 +137,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             self._create_schema()
 
     def _create_schema(self) -> None:
-        with self._pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             db.execute(
                 "CREATE TABLE IF NOT EXISTS projection_tracking "
@@ -166,12 +178,25 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             for statement in index_statements(self.name, token):
                 db.execute(statement)
 
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A pooled connection. When one turns out broken (the server restarted, or ended its
+        sessions), the others idle in the pool most likely are too: they are replaced at once,
+        instead of each failing its next user (the runner would restart once per connection)."""
+        with self._pool.connection() as db:
+            try:
+                yield db
+            except psycopg.OperationalError:
+                if db.broken:
+                    self._pool.drain()
+                raise
+
     # Writing.
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A pipelined transaction: two round trips per batch, one to read, one to write."""
-        with self._pool.connection() as db, db.pipeline(), db.transaction():
+        with self._connection() as db, db.pipeline(), db.transaction():
             yield db
 
     def _begin_batch(self, tx: Connection, keys: set[int]) -> tuple[int, dict[int, JobSummary]]:
@@ -233,14 +258,14 @@ class PostgresSummaryView(JobSummaryView[Connection]):
     # Reading.
 
     def position(self) -> int:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             row = db.execute(
                 "SELECT position FROM projection_tracking WHERE name = %s", (self.name,)
             ).fetchone()
         return 0 if row is None else int(row[0])
 
     def get(self, job_id: UUID) -> JobSummary | None:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             record = db.execute(
                 f"SELECT {SELECT_COLUMNS} FROM {self.name} WHERE id = %s", (job_id,)
             ).fetchone()
@@ -249,12 +274,12 @@ class PostgresSummaryView(JobSummaryView[Connection]):
     def query(self, query: JobQuery) -> JobPage:
         after = self.cursor_codec.decode(query)
         statement, params = list_statement(self.name, query, after, "%s", _same, _same)
-        with self._pool.connection() as db:
+        with self._connection() as db:
             records = db.execute(statement, params).fetchall()
         return next_cursor(self.cursor_codec, query, [_from_record(r) for r in records])
 
     def counts(self) -> SummaryCounts:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             triples = db.execute(f"SELECT dimension, key, n FROM {self._counts_table}").fetchall()
         return SummaryCounts.from_triples(triples)
 
@@ -265,7 +290,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             yield from (_from_record(r) for r in cursor)
 
     def recount(self) -> tuple[SummaryCounts, SummaryCounts]:
-        with self._pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             kept = db.execute(f"SELECT dimension, key, n FROM {self._counts_table}").fetchall()
             actual = db.execute(
@@ -278,7 +303,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
     @property
     def cursor_codec(self) -> CursorCodec:
         if self._codec is None:
-            with self._pool.connection() as db:
+            with self._connection() as db:
                 row = db.execute(
                     "SELECT value FROM projection_meta WHERE name = 'cursor_key'"
                 ).fetchone()
@@ -322,7 +347,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
         return AdvisoryLock(self.conninfo, REBUILD_LOCK_KEY, "projection rebuild")
 
     def runner_holder(self) -> str | None:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             row = db.execute(
                 "SELECT a.application_name, a.pid, a.client_addr, a.backend_start "
                 "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -341,7 +366,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
         shadow = PostgresSummaryView(
             self.conninfo, SHADOW_NAME, cursor_key=self.cursor_codec.key, _pool=self._pool
         )
-        with self._pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             _drop_leftovers(db)
             shadow._create_tables(db, with_indexes=False)
             db.execute(
@@ -352,7 +377,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
         return shadow
 
     def finish_shadow(self) -> None:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             for statement in index_statements(SHADOW_NAME, secrets.token_hex(4)):
                 db.execute(statement)
             db.execute(f"ANALYZE {SHADOW_NAME}")
@@ -366,7 +391,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
         assert isinstance(shadow, PostgresSummaryView)
         retired = f"job_summary_retired_{secrets.token_hex(4)}"
         try:
-            with self._pool.connection() as db, db.transaction():
+            with self._connection() as db, db.transaction():
                 self._lock_position(db)
                 db.execute(f"LOCK TABLE {LIVE_NAME}, {LIVE_NAME}_counts IN ACCESS EXCLUSIVE MODE")
                 position = catch_up_in(shadow, db, read_log, projection, SWAP_BATCH)
@@ -383,7 +408,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             shadow._cache = {}
             raise
         self._observe(position)
-        with self._pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             _drop_leftovers(db)
         return position
 
@@ -393,6 +418,30 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             self._listener.join(timeout=2.0)
         if self._owns_pool:
             self._pool.close()
+
+
+class FailFastPool(psycopg_pool.ConnectionPool[Connection]):
+    """A pool that knows when the database is unreachable (its last connection attempt
+    failed): meanwhile a caller waits only ``UNREACHABLE_WAIT_SECONDS`` for a connection. With
+    lost connections given up after ``RECONNECT_SECONDS``, the pool connects again on demand, so
+    the first request after the database is back gets a connection (the ledger's pool does the
+    same: ``api.store.FailFastConnectionPool``)."""
+
+    unreachable = False
+
+    def getconn(self, timeout: float | None = None) -> Connection:
+        if timeout is None and self.unreachable:
+            timeout = UNREACHABLE_WAIT_SECONDS
+        return super().getconn(timeout)
+
+    def _connect(self, timeout: float | None = None) -> Connection:
+        try:
+            connection = super()._connect(timeout)
+        except Exception:
+            self.unreachable = True
+            raise
+        self.unreachable = False
+        return connection
 
 
 def _configure(connection: Connection) -> None:

@@ -10,7 +10,7 @@ A failure never ends the runner silently: it is logged with its traceback at ERR
 counted, and the runner restarts after a backoff that doubles up to ``max_backoff`` seconds.
 A store outage (the database unreachable or locked) is logged as one WARNING line and retried
 at least every ``OUTAGE_MAX_BACKOFF`` seconds, so the view is current again soon after the store
-is back.
+is back; an outage's retries do not lengthen the backoff of the failures that follow it.
 """
 
 from __future__ import annotations
@@ -154,8 +154,9 @@ class ProjectionRunner:
                     self.last_error = error
                     if time.monotonic() - started > HEALTHY_RUN_SECONDS:
                         backoff = self.min_backoff
-                    outage = isinstance(error, STORE_OUTAGES)
-                    wait = min(backoff, OUTAGE_MAX_BACKOFF) if outage else backoff
+                    outage = _is_outage(error)
+                    cap = OUTAGE_MAX_BACKOFF if outage else self.max_backoff
+                    wait = min(backoff, cap)
                     if outage:
                         logger.warning(
                             "job_summary runner: the store is unavailable (failure %d): %s; "
@@ -168,7 +169,7 @@ class ProjectionRunner:
                         )  # fmt: skip
                     self._release(lock)
                     self._stop.wait(wait)
-                    backoff = min(backoff * 2, self.max_backoff)
+                    backoff = min(wait * 2, cap)
         finally:
             self._release(lock)
 
@@ -203,6 +204,12 @@ class ProjectionRunner:
         finally:
             self._follower = None
             follower.close()
+
+
+def _is_outage(error: BaseException) -> bool:
+    """Whether the store is unreachable or busy (also behind a lost lock: its connection
+    failed)."""
+    return isinstance(error, STORE_OUTAGES) or isinstance(error.__cause__, STORE_OUTAGES)
 
 
 def _waker(event: threading.Event) -> Any:
