@@ -32,7 +32,9 @@ class _Pending(Generic[Item, Result]):
         self.item = item
         self.leads = False
         self.outcome: Result | BaseException | None = None
-        self.settled = threading.Event()
+        #: Set when the outcome is in, or the lead is handed over (only a waiting submitter
+        #: needs one).
+        self.settled: threading.Event | None = None
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -59,9 +61,11 @@ class GroupCommit(Generic[Item, Result]):
         with self._lock:
             self._queue.append(pending)
             follows = self._writing
+            if follows:
+                pending.settled = settled = threading.Event()
             self._writing = True
         if follows:
-            pending.settled.wait()
+            settled.wait()
             if not pending.leads:
                 return _result(pending)
         self._lead()
@@ -86,8 +90,9 @@ class GroupCommit(Generic[Item, Result]):
             else:
                 successor.leads = True
         for pending in batch:
-            pending.settled.set()
-        if successor is not None:
+            if pending.settled is not None:
+                pending.settled.set()
+        if successor is not None and successor.settled is not None:
             successor.settled.set()
 
 
