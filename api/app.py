@@ -19,6 +19,7 @@ from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.passwords import Passwords
 from api.probe import HealthProbe
 from api.readmodel import open_read_model
+from api.readside import Commands
 from api.routes import auth, commands, health, jobs, users
 from api.schemas.base import Problem
 from api.settings import Settings
@@ -28,6 +29,10 @@ from domain.ledger import JobLedger
 logger = logging.getLogger("api")
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+#: Routers in the order a request is matched against them: the busiest first.
+ROUTING_ORDER = (jobs, commands, auth, users, health)
+#: Routers (their tags) in the order the API documentation shows them.
+DOCUMENTED_ORDER = (auth, users, jobs, commands, health)
 
 DESCRIPTION = """An event-sourced job ledger. Every change to a job is an immutable event.
 
@@ -47,6 +52,7 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
             with open_read_model(ledger, settings) as read_model:
                 app.state.ledger = ledger
                 app.state.read_model = read_model
+                app.state.commands = Commands(read_model, settings)
                 app.state.health_probe = HealthProbe(ledger, read_model)
                 logger.info("jobledger API ready on %s", settings.store.describe())
                 yield
@@ -55,11 +61,12 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
 
     app = FastAPI(
         title="jobledger", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+        openapi_tags=[{"name": module.router.tags[0]} for module in DOCUMENTED_ORDER],
     )
     app.state.settings = settings
     app.state.tokens = Tokens(settings.jwt_secret, settings.token_ttl_seconds)
     app.state.passwords = passwords or Passwords()
-    for module in (auth, users, jobs, commands, health):
+    for module in ROUTING_ORDER:
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
@@ -84,7 +91,7 @@ def _openapi_with_problem(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description,
-                routes=app.routes,
+                routes=app.routes, tags=app.openapi_tags,
             )
             problem = Problem.model_json_schema(
                 mode="serialization", ref_template="#/components/schemas/{model}"

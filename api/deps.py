@@ -3,9 +3,8 @@
 Checks run in the order the contract gives: who are you (401), may your role call this route
 (403), may you see this job (404); then the body and the job's rules (422, 412, 409).
 
-Dependencies that do no blocking I/O are ``async def``: FastAPI runs them on the event loop
-instead of handing each to the thread pool. Those that read the store stay plain ``def`` (or
-hand only their store read to the pool).
+Every dependency is ``async def``: FastAPI would hand each plain ``def`` one to the thread pool,
+one hop per dependency. Those that read the store hand only their store read to the pool.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from api.errors import NotAuthenticatedError, PermissionDeniedError
 from api.passwords import Passwords
 from api.probe import HealthProbe
 from api.readmodel import ReadModel
+from api.readside import Commands
 from api.settings import Settings
 from api.tokens import LEEWAY_SECONDS, Claims, Tokens
 from domain.errors import InvalidInputError, JobNotFoundError, UserNotFoundError
@@ -52,12 +52,19 @@ TokensDep = Annotated[Tokens, Depends(_state("tokens"))]
 PasswordsDep = Annotated[Passwords, Depends(_state("passwords"))]
 ReadModelDep = Annotated[ReadModel, Depends(_state("read_model"))]
 HealthProbeDep = Annotated[HealthProbe, Depends(_state("health_probe"))]
+CommandsDep = Annotated[Commands, Depends(_state("commands"))]
 
 
-def current_user(
-    token: Annotated[str | None, Depends(oauth2_scheme)], ledger: LedgerDep, tokens: TokensDep
+async def current_user(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
     """The caller, from a valid bearer token of an enabled user whose role has not changed."""
+    state = request.app.state
+    return await run_in_threadpool(authenticate, token, state.ledger, state.tokens)
+
+
+def authenticate(token: str | None, ledger: JobLedger, tokens: Tokens) -> User:
+    """The enabled user a bearer token names; reads the store, so a disabled user is refused."""
     if not token:
         raise NotAuthenticatedError("This route needs a bearer token (Authorization: Bearer ...).")
     claims = _verified(tokens, token)
@@ -98,15 +105,12 @@ def _verified(tokens: Tokens, token: str) -> Claims:
 
 
 async def progress_reader(
-    settings: SettingsDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    ledger: LedgerDep,
-    tokens: TokensDep,
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User | None:
     """Nobody in particular while progress is public; otherwise the signed-in caller."""
-    if settings.public_progress:
+    if request.app.state.settings.public_progress:
         return None
-    return await run_in_threadpool(current_user, token, ledger, tokens)
+    return await current_user(request, token)
 
 
 ProgressReader = Annotated[User | None, Depends(progress_reader)]
@@ -118,7 +122,11 @@ class RoleIn:
     def __init__(self, *roles: Role) -> None:
         self.roles = roles
 
-    def __call__(self, user: CurrentUser) -> User:
+    async def __call__(self, user: CurrentUser) -> User:
+        return self.check(user)
+
+    def check(self, user: User) -> User:
+        """The user, when their role is one of ``roles``; raises PermissionDeniedError otherwise."""
         if user.role not in self.roles:
             allowed = " or ".join(role.value for role in self.roles)
             raise PermissionDeniedError(f"Only {allowed} users may do this.")

@@ -18,7 +18,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from api.deps import RoleIn, current_user
+from api.deps import RoleIn, authenticate, current_user
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -66,6 +66,6 @@ def _guards(dependant: Dependant) -> list[RoleIn] | None:
 def _authorise(request: Request, guards: list[RoleIn]) -> None:
     scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
     state = request.app.state
-    user = current_user(token if scheme.lower() == "bearer" else None, state.ledger, state.tokens)
+    user = authenticate(token if scheme.lower() == "bearer" else None, state.ledger, state.tokens)
     for guard in guards:
-        guard(user)
+        guard.check(user)

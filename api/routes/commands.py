@@ -9,16 +9,15 @@ from fastapi import APIRouter, Response
 
 from api.deps import (
     AnyUser,
+    CommandsDep,
     ExpectedVersion,
     LedgerDep,
     OwnedJob,
-    ReadModelDep,
-    SettingsDep,
     VisibleJob,
     WorkerUser,
 )
 from api.errors import problem_responses
-from api.readside import answer
+from api.responses import job_response
 from api.routing import CheckedRoute
 from api.schemas.jobs import (
     Cancellation,
@@ -36,82 +35,90 @@ WORKER_ERRORS = OWNER_ERRORS
 
 
 @router.delete("/{job_id}", response_model=JobOut, responses=OWNER_ERRORS)
-def delete_job(
+async def delete_job(
     user: AnyUser, job: OwnedJob, version: ExpectedVersion, ledger: LedgerDep,
-    read_model: ReadModelDep, settings: SettingsDep, response: Response,
-) -> JobOut:
+    commands: CommandsDep,
+) -> Response:
     """Cancels a pending job (owner or admin), as the original API's DELETE did; 409 otherwise."""
-    result = ledger.cancel_job(job.id, actor=str(user.id), expected_version=version)
-    return answer(result, response, read_model, settings)
+    result = await commands.run(
+        ledger.cancel_job, job.id, actor=str(user.id), expected_version=version
+    )
+    return job_response(result.job)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=OWNER_ERRORS)
-def cancel_job(
+async def cancel_job(
     user: AnyUser, job: OwnedJob, version: ExpectedVersion, ledger: LedgerDep,
-    read_model: ReadModelDep, settings: SettingsDep, response: Response,
+    commands: CommandsDep,
     body: Cancellation | None = None,
-) -> JobOut:
+) -> Response:
     """Cancels a pending job (owner or admin), with an optional reason; 409 otherwise."""
     reason = None if body is None else body.reason
-    result = ledger.cancel_job(job.id, reason, actor=str(user.id), expected_version=version)
-    return answer(result, response, read_model, settings)
+    result = await commands.run(
+        ledger.cancel_job, job.id, reason, actor=str(user.id), expected_version=version
+    )
+    return job_response(result.job)
 
 
 @router.post("/{job_id}/start", response_model=JobOut, responses=WORKER_ERRORS)
-def start_job(
+async def start_job(
     user: WorkerUser, job: VisibleJob, version: ExpectedVersion, ledger: LedgerDep,
-    read_model: ReadModelDep, settings: SettingsDep, response: Response,
-) -> JobOut:
+    commands: CommandsDep,
+) -> Response:
     """Starts a pending job (workers and admins)."""
-    result = ledger.start_job(job.id, actor=str(user.id), expected_version=version)
-    return answer(result, response, read_model, settings)
+    result = await commands.run(
+        ledger.start_job, job.id, actor=str(user.id), expected_version=version
+    )
+    return job_response(result.job)
 
 
 @router.post("/{job_id}/progress", response_model=JobOut, responses=WORKER_ERRORS)
-def report_progress(
+async def report_progress(
     body: ProgressUpdate, user: WorkerUser, job: VisibleJob, version: ExpectedVersion,
-    ledger: LedgerDep, read_model: ReadModelDep, settings: SettingsDep, response: Response,
-) -> JobOut:
+    ledger: LedgerDep, commands: CommandsDep,
+) -> Response:
     """Records how many items a processing job has done, and optionally its new total."""
-    result = ledger.update_progress(
-        job.id, body.processed_items, body.total_items, actor=str(user.id),
-        expected_version=version,
+    result = await commands.run(
+        ledger.update_progress, job.id, body.processed_items, body.total_items,
+        actor=str(user.id), expected_version=version,
     )
-    return answer(result, response, read_model, settings)
+    return job_response(result.job)
 
 
 @router.post("/{job_id}/errors", response_model=JobOut, responses=WORKER_ERRORS)
-def log_error(
+async def log_error(
     body: ErrorReport, user: WorkerUser, job: VisibleJob, version: ExpectedVersion,
-    ledger: LedgerDep, read_model: ReadModelDep, settings: SettingsDep, response: Response,
-) -> JobOut:
+    ledger: LedgerDep, commands: CommandsDep,
+) -> Response:
     """Records an error met on a pending or processing job; the job carries on."""
-    result = ledger.log_error(
-        job.id, body.message, body.item, body.details, actor=str(user.id),
-        expected_version=version,
+    result = await commands.run(
+        ledger.log_error, job.id, body.message, body.item, body.details,
+        actor=str(user.id), expected_version=version,
     )
-    return answer(result, response, read_model, settings)
+    return job_response(result.job)
 
 
 @router.post("/{job_id}/complete", response_model=JobOut, responses=WORKER_ERRORS)
-def complete_job(
+async def complete_job(
     user: WorkerUser, job: VisibleJob, version: ExpectedVersion, ledger: LedgerDep,
-    read_model: ReadModelDep, settings: SettingsDep, response: Response,
+    commands: CommandsDep,
     body: Completion | None = None,
-) -> JobOut:
+) -> Response:
     """Marks a processing job as completed, with an optional result."""
     result_value = None if body is None else body.result
-    result = ledger.complete_job(
-        job.id, result_value, actor=str(user.id), expected_version=version
+    result = await commands.run(
+        ledger.complete_job, job.id, result_value, actor=str(user.id), expected_version=version
     )
-    return answer(result, response, read_model, settings)
+    return job_response(result.job)
 
 
 @router.post("/{job_id}/fail", response_model=JobOut, responses=WORKER_ERRORS)
-def fail_job(
+async def fail_job(
     body: Failure, user: WorkerUser, job: VisibleJob, version: ExpectedVersion,
-    ledger: LedgerDep, read_model: ReadModelDep, settings: SettingsDep, response: Response,
-) -> JobOut:
+    ledger: LedgerDep, commands: CommandsDep,
+) -> Response:
     """Marks a pending or processing job as failed, with a reason."""
-    result = ledger.fail_job(job.id, body.reason, actor=str(user.id), expected_version=version)
-    return answer(result, response, read_model, settings)
+    result = await commands.run(
+        ledger.fail_job, job.id, body.reason, actor=str(user.id), expected_version=version
+    )
+    return job_response(result.job)

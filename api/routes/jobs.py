@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     AnyUser,
+    CommandsDep,
     CurrentUser,
     JobId,
     LedgerDep,
@@ -20,7 +22,8 @@ from api.deps import (
     may_see,
 )
 from api.errors import problem_responses
-from api.readside import answer, list_query
+from api.readside import list_query
+from api.responses import job_list_response, job_response, model_response
 from api.routing import CheckedRoute
 from api.schemas.history import (
     DEFAULT_HISTORY_PAGE,
@@ -31,11 +34,12 @@ from api.schemas.history import (
     history_events,
     next_from_version,
 )
-from api.schemas.jobs import JobCreate, JobList, JobOut, JobSummaryOut, ProgressOut
+from api.schemas.jobs import JobCreate, JobList, JobOut, ProgressOut
 from domain.errors import InvalidInputError, JobNotFoundError
-from domain.job import JobStatus
-from domain.ledger import MAX_IDEMPOTENCY_KEY_CHARS
-from projections.query import SortOrder
+from domain.job import Job, JobStatus
+from domain.ledger import MAX_IDEMPOTENCY_KEY_CHARS, JobLedger
+from domain.user import User
+from projections.query import JobPage, SortOrder
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=CheckedRoute)
 
@@ -49,32 +53,29 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=CheckedRout
         **problem_responses(401, 413, 422, 503),
     },
 )
-def create_job(
+async def create_job(
     body: JobCreate,
     user: AnyUser,
     ledger: LedgerDep,
-    read_model: ReadModelDep,
-    settings: SettingsDep,
-    response: Response,
+    commands: CommandsDep,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS),
     ] = None,
-) -> JobOut:
+) -> Response:
     """Creates a pending job owned by the caller; an ``Idempotency-Key`` makes retries safe."""
-    result = ledger.create_job(
-        job_type=body.job_type, data=body.data, total_items=body.total_items,
+    result = await commands.run(
+        ledger.create_job, job_type=body.job_type, data=body.data, total_items=body.total_items,
         actor=str(user.id), idempotency_key=idempotency_key,
     )
-    response.headers["Location"] = f"{router.prefix}/{result.job.id}"
+    headers = {"Location": f"{router.prefix}/{result.job.id}"}
     if result.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return answer(result, response, read_model, settings)
+        headers["Idempotent-Replayed"] = "true"
+    return job_response(result.job, status_code=200 if result.replayed else 201, headers=headers)
 
 
 @router.get("", response_model=JobList, responses=problem_responses(401, 422, 503))
-def list_jobs(
+async def list_jobs(
     user: AnyUser,
     read_model: ReadModelDep,
     settings: SettingsDep,
@@ -87,26 +88,21 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
-) -> JobList:
+) -> Response:
     """Lists jobs, newest first by default; members see only their own."""
     query = list_query(
         user, settings, statuses=tuple(status or ()), job_type=job_type, created_by=created_by,
         sort=sort, limit=limit, offset=offset, cursor=cursor,
     )
     if query is None:
-        return JobList(items=[], limit=limit, offset=offset, next_cursor=None)
-    page = read_model.query(query)
-    return JobList(
-        items=[JobSummaryOut.model_validate(row, from_attributes=True) for row in page.items],
-        limit=page.limit, offset=page.offset, next_cursor=page.next_cursor,
-    )
+        return job_list_response(JobPage(items=[], limit=limit, offset=offset))
+    return job_list_response(await run_in_threadpool(read_model.query, query))
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=problem_responses(401, 404, 422, 503))
-def get_job(
+async def get_job(
     job: VisibleJob,
     ledger: LedgerDep,
-    response: Response,
     as_of_version: Annotated[
         int | None,
         Query(alias="asOfVersion", ge=1, le=2**53, description="The state after this version."),
@@ -116,12 +112,13 @@ def get_job(
         Query(alias="asOf", description="The state after every event at or before this time "
               "(ISO 8601 with a time zone); 404 before the job existed."),
     ] = None,
-) -> JobOut:
+) -> Response:
     """Returns the job (``ETag``: its version), or its past state with ``asOfVersion``/``asOf``."""
     if as_of_version is not None or as_of is not None:
-        job = ledger.job_as_of(job.id, version=as_of_version, at=_utc(as_of))
-    response.headers["ETag"] = f'"{job.version}"'
-    return JobOut.of(job)
+        job = await run_in_threadpool(
+            ledger.job_as_of, job.id, version=as_of_version, at=_utc(as_of)
+        )
+    return job_response(job)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -137,31 +134,37 @@ def _utc(moment: datetime | None) -> datetime | None:
 @router.get(
     "/{job_id}/progress", response_model=ProgressOut, responses=problem_responses(401, 404, 503)
 )
-def get_progress(caller: ProgressReader, job_id: JobId, ledger: LedgerDep) -> ProgressOut:
+async def get_progress(caller: ProgressReader, job_id: JobId, ledger: LedgerDep) -> Response:
     """Returns how far the job has got (public unless JOBLEDGER_PUBLIC_PROGRESS=false)."""
-    job = ledger.get_job(job_id)
+    job = await run_in_threadpool(ledger.get_job, job_id)
     if caller is not None and not may_see(caller, job):
         raise JobNotFoundError(job_id)
-    return ProgressOut.of(job)
+    return model_response(ProgressOut.of(job))
 
 
 @router.get(
     "/{job_id}/history", response_model=History, responses=problem_responses(401, 404, 422, 503)
 )
-def get_history(
+async def get_history(
     job: VisibleJob,
     user: CurrentUser,
     ledger: LedgerDep,
     from_version: FromVersion = 1,
     limit: HistoryLimit = DEFAULT_HISTORY_PAGE,
-) -> History:
+) -> Response:
     """Returns a page of the job's events in version order: version, type, time, actor, data.
 
     Actors are shown as emails to admins and workers; members see only their own email.
     """
+    history = await run_in_threadpool(_history, ledger, job, user, from_version, limit)
+    return model_response(history)
+
+
+def _history(ledger: JobLedger, job: Job, viewer: User, from_version: int, limit: int) -> History:
+    """A page of the job's history as ``viewer`` may see it (reads the store)."""
     entries = ledger.history(job.id, from_version=from_version, limit=limit)
     return History(
         job_id=job.id,
-        events=history_events(entries, ActorEmails(ledger, user)),
+        events=history_events(entries, ActorEmails(ledger, viewer)),
         next_from_version=next_from_version(entries, limit, job.version),
     )

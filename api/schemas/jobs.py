@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from api.schemas.base import RequestModel, ResponseModel, Timestamp
+from api.schemas.base import RequestModel, ResponseModel, Timestamp, rfc3339
 from domain.job import (
     MAX_ITEM_CHARS,
     MAX_ITEMS,
@@ -17,6 +17,7 @@ from domain.job import (
     Job,
     JobStatus,
 )
+from projections.summary import JobSummary
 
 JSON_VALUE = "Any JSON value."
 
@@ -155,6 +156,29 @@ class JobSummaryOut(ResponseModel):
     completed_at: Timestamp | None
     updated_at: Timestamp
     version: int
+
+
+def summary_json(row: JobSummary) -> dict[str, Any]:
+    """``JobSummaryOut``'s JSON object of a row, built without a model (lists build many).
+
+    ``tests/api/test_lists.py`` checks that it stays equal to the model's own serialisation.
+    """
+    return {
+        "id": row.id,
+        "type": row.job_type,
+        "status": row.status,
+        "totalItems": row.total_items,
+        "processedItems": row.processed_items,
+        "progress": row.progress,
+        "errorCount": row.error_count,
+        "lastError": row.last_error,
+        "createdBy": row.created_by,
+        "createdAt": rfc3339(row.created_at),
+        "startedAt": None if row.started_at is None else rfc3339(row.started_at),
+        "completedAt": None if row.completed_at is None else rfc3339(row.completed_at),
+        "updatedAt": rfc3339(row.updated_at),
+        "version": row.version,
+    }
 
 
 class JobList(ResponseModel):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from uuid import uuid4
 
+import orjson
 import pytest
 
+from api.responses import job_list_response
+from api.schemas.jobs import JobList, JobSummaryOut
+from domain.job import JobStatus
+from projections.query import JobPage
+from projections.summary import JobSummary
 from tests.api.client import AppClient
 from tests.api.conftest import People, assert_problem, create_job
 
@@ -98,3 +106,32 @@ def test_a_tampered_or_foreign_cursor_is_422(client: AppClient, people: People) 
                    {"limit": 1, "cursor": cursor, "sort": "createdAt"},
                    {"limit": 1, "cursor": cursor, "type": "export"}):
         assert_problem(client.get(JOBS, params=params, headers=people.admin.headers), 422)
+
+
+SUMMARIES = [
+    JobSummary(
+        id=uuid4(), job_type="import", status=JobStatus.PENDING, created_by="cli:ops",
+        total_items=None, processed_items=0, progress=0, error_count=0, last_error=None,
+        created_at=datetime(2026, 3, 1, 14, 2, 7, tzinfo=UTC), started_at=None,
+        completed_at=None, updated_at=datetime(2026, 3, 1, 14, 2, 7, tzinfo=UTC), version=1,
+    ),
+    JobSummary(
+        id=uuid4(), job_type="géocodage \"x\"", status=JobStatus.FAILED, created_by=str(uuid4()),
+        total_items=10, processed_items=7, progress=70, error_count=3, last_error="ça a échoué",
+        created_at=datetime(2026, 3, 1, 15, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+        started_at=datetime(2026, 3, 1, 13, 0, 1, 5, tzinfo=UTC),
+        completed_at=datetime(2026, 3, 1, 13, 9, tzinfo=UTC),
+        updated_at=datetime(2026, 3, 1, 13, 9, tzinfo=UTC), version=12,
+    ),
+]
+
+
+def test_a_list_body_is_what_its_schema_serialises() -> None:
+    page = JobPage(items=SUMMARIES, limit=20, offset=0, next_cursor="abc")
+    model = JobList(
+        items=[JobSummaryOut.model_validate(row, from_attributes=True) for row in SUMMARIES],
+        limit=20, offset=0, next_cursor="abc",
+    )
+    response = job_list_response(page)
+    assert response.media_type == "application/json"
+    assert orjson.loads(response.body) == model.model_dump(mode="json")
