@@ -29,18 +29,16 @@ class ReadModel:
     def __init__(self, view: JobSummaryView[Any], runner: ProjectionRunner) -> None:
         self.view = view
         self.runner = runner
-        self._store_poll = view.poll_interval
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Waits until the view has applied ``position``; False when ``timeout`` ran out.
 
         While this process's runner is the active one, every write to the view happens here and
-        wakes the waiters at once, so they do not poll the store meanwhile; otherwise (another
+        wakes the waiters at once, so they do not read the store meanwhile; otherwise (another
         process's runner) they look at the stored position as the view prescribes.
         """
-        self.view.poll_interval = None if self.runner.active else self._store_poll
         with _view_errors():
-            return self.view.wait_for(position, timeout)
+            return self.view.wait_for(position, timeout, local=self.runner.active)
 
     def query(self, query: JobQuery) -> JobPage:
         """One page of jobs (raises InvalidInputError for a bad cursor)."""

@@ -121,5 +121,5 @@ class MemorySummaryView(JobSummaryView[None]):
             self._rows, self._counts = shadow._rows, shadow._counts
             self._position = position
             shadow._rows, shadow._counts = {}, Counter()
-        self._observe(position)
+        self.observe(position)
         return position

@@ -328,10 +328,10 @@ class PostgresSummaryView(JobSummaryView[Connection]):
                 with psycopg.connect(**self.conninfo, autocommit=True) as db:
                     db.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
-                    self._observe(self.position())
+                    self.observe(self.position())
                     while not self._closed.is_set():
                         for notify in db.notifies(timeout=0.1):
-                            self._observe(int(notify.payload))
+                            self.observe(int(notify.payload))
             except Exception:
                 if self._closed.is_set():
                     return
@@ -407,7 +407,7 @@ class PostgresSummaryView(JobSummaryView[Connection]):
         except BaseException:
             shadow._cache = {}
             raise
-        self._observe(position)
+        self.observe(position)
         with self._connection() as db, db.transaction():
             _drop_leftovers(db)
         return position

@@ -182,6 +182,7 @@ class ProjectionRunner:
 
     def _follow(self, lock: ExclusiveLock) -> None:
         position = self.view.position()
+        self.view.observe(position)
         recorder = self.ledger.recorder
         follower: ListenNotifyFollower | PollingFollower
         if isinstance(recorder, PostgresApplicationRecorder):

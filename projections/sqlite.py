@@ -347,7 +347,7 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
         except BaseException:
             shadow._cache = {}
             raise
-        self._observe(position)
+        self.observe(position)
         with self._db.write() as db:
             _drop_leftovers(db)
         return position

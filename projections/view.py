@@ -69,7 +69,7 @@ class JobSummaryView(ABC, Generic[Tx]):
         except BaseException:
             self._cache = None if self._cache is None else {}
             raise
-        self._observe(position)
+        self.observe(position)
         return position
 
     def _apply_in(self, tx: Tx, entries: Sequence[Entry], projection: JobSummaryProjection) -> int:
@@ -158,18 +158,20 @@ class JobSummaryView(ABC, Generic[Tx]):
 
     # Read-your-writes.
 
-    def wait_for(self, position: int, timeout: float = 2.0) -> bool:
+    def wait_for(self, position: int, timeout: float = 2.0, *, local: bool = False) -> bool:
         """Waits until the view has applied ``position``; returns False after ``timeout`` seconds.
 
         Writes by a runner in this process wake the waiters at once; another process's runner
-        is seen through the store (PostgreSQL: a notification; SQLite: a cheap poll).
+        is seen through the store (PostgreSQL: a notification; SQLite: a cheap poll). ``local``
+        says the active runner is this process's: the store is then not looked at at all.
         """
         if self._seen >= position:
             return True
         deadline = time.monotonic() + timeout
-        self._watch()
-        self._observe(self.position())
-        poll = self.poll_interval
+        poll = None if local else self.poll_interval
+        if not local:
+            self._watch()
+            self.observe(self.position())
         while self._seen < position:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -178,10 +180,11 @@ class JobSummaryView(ABC, Generic[Tx]):
                 if self._seen < position:
                     self._seen_changed.wait(remaining if poll is None else min(remaining, poll))
             if poll is not None and self._seen < position:
-                self._observe(self.position())
+                self.observe(self.position())
         return True
 
-    def _observe(self, position: int) -> None:
+    def observe(self, position: int) -> None:
+        """Records that the view has applied the log up to ``position``, waking its waiters."""
         if position > self._seen:
             with self._seen_changed:
                 if position > self._seen:

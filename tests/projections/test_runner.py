@@ -69,6 +69,25 @@ def test_wait_for_sees_another_processs_runner_within_milliseconds(
     assert 0.05 <= time.perf_counter() - started < 1.0
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_local_wait_for_what_an_earlier_runner_applied_returns_at_once(
+    ledger: JobLedger, view: JobSummaryView[Any], make_view: MakeView, make_runner: MakeRunner
+) -> None:
+    """A process whose runner is active waits without reading the store (``local``): its runner
+    must tell its view how far an earlier runner (another process's, or a past one) got."""
+    earlier = make_runner()
+    position = ledger.create_job(job_type="t", actor="a").position
+    assert view.wait_for(position, timeout=5.0)
+    earlier.stop()
+
+    fresh = make_view()
+    runner = make_runner(ledger, fresh)
+    assert _eventually(lambda: runner.active)
+    started = time.perf_counter()
+    assert fresh.wait_for(position, timeout=2.0, local=True)
+    assert time.perf_counter() - started < 0.5
+
+
 def test_one_runner_is_active_and_a_standby_takes_over(
     backend: str, ledger: JobLedger, view: JobSummaryView[Any], make_view: MakeView,
     make_runner: MakeRunner, make_ledger: Any,
