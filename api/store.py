@@ -11,18 +11,21 @@ Supported forms::
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from eventsourcing.persistence import InterfaceError
 from eventsourcing.postgres import ConnectionPool, PostgresFactory
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import Environment
 
 DEFAULT_DATABASE_URL = "sqlite:///var/jobledger.db"
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
+SQLITE_STATEMENT_CACHE = 128
 #: While PostgreSQL is unreachable: how long a call waits for a pooled connection (the library
 #: retries each call 10 times, 0.2 s apart, so a request gets its 503 within about 3 s) ...
 UNREACHABLE_WAIT_SECONDS = 0.1
@@ -156,10 +159,24 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         self._get_semaphore = threading.Semaphore(self.pool_size + self.max_overflow)
 
     def _create_connection(self) -> SQLiteConnection:
-        connection = super()._create_connection()
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA synchronous=FULL")
-        return connection
+        """The library's connection, with a statement cache: it asks for ``True`` statements,
+        that is one, so a command compiled its BEGIN and INSERT again each time."""
+        try:
+            connection = sqlite3.connect(
+                self.db_name,
+                timeout=self.lock_timeout or SQLITE_BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=SQLITE_STATEMENT_CACHE,
+                uri=True,
+            )
+        except (sqlite3.Error, TypeError) as error:
+            raise InterfaceError(error) from error
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.row_factory = sqlite3.Row
+        self.is_journal_mode_wal = True
+        return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
 
 
 class DurableSQLiteFactory(SQLiteFactory):
