@@ -24,7 +24,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteTransaction
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
@@ -46,6 +46,19 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
             "originator_id TEXT, timestamp TEXT, originator_version INTEGER, "
             "PRIMARY KEY (originator_id, timestamp, originator_version)) WITHOUT ROWID",
         ]
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's, without its three nested generator context managers around the pool
+        and the transaction (7 of a command's 35 us in this method)."""
+        pool = self.datastore.pool
+        connection = pool.get_connection(is_writer=True)
+        try:
+            with SQLiteTransaction(connection, commit=True) as cursor, cursor:
+                return self._insert_events(cursor, stored_events, **kwargs)
+        finally:
+            pool.put_connection(connection)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
