@@ -26,6 +26,11 @@ from eventsourcing.utils import Environment
 DEFAULT_DATABASE_URL = "sqlite:///var/jobledger.db"
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
 SQLITE_STATEMENT_CACHE = 128
+#: Connections kept open: one per request thread (anyio's pool has 40), so that concurrent
+#: reads reuse connections instead of opening and closing one each (the library keeps 5) ...
+SQLITE_POOL_SIZE = 40
+#: ... and how many more may open for a burst beyond that, closed when given back.
+SQLITE_POOL_OVERFLOW = 10
 #: While PostgreSQL is unreachable: how long a call waits for a pooled connection (the library
 #: retries each call 10 times, 0.2 s apart, so a request gets its 503 within about 3 s) ...
 UNREACHABLE_WAIT_SECONDS = 0.1
@@ -186,7 +191,10 @@ class DurableSQLiteFactory(SQLiteFactory):
         super().__init__(env)
         plain = self.datastore.pool
         self.datastore.pool = DurableSQLiteConnectionPool(
-            db_name=plain.db_name, lock_timeout=plain.lock_timeout
+            db_name=plain.db_name,
+            lock_timeout=plain.lock_timeout,
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_OVERFLOW,
         )
         plain.close()
 
