@@ -23,6 +23,8 @@ from eventsourcing.postgres import ConnectionPool, PostgresFactory
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import Environment
 
+from projections.failfast import RECONNECT_SECONDS, FailFast
+
 DEFAULT_DATABASE_URL = "sqlite:///var/jobledger.db"
 SQLITE_BUSY_TIMEOUT_SECONDS = 5
 SQLITE_STATEMENT_CACHE = 128
@@ -31,12 +33,6 @@ SQLITE_STATEMENT_CACHE = 128
 SQLITE_POOL_SIZE = 40
 #: ... and how many more may open for a burst beyond that, closed when given back.
 SQLITE_POOL_OVERFLOW = 10
-#: While PostgreSQL is unreachable: how long a call waits for a pooled connection (the library
-#: retries each call 10 times, 0.2 s apart, so a request gets its 503 within about 3 s) ...
-UNREACHABLE_WAIT_SECONDS = 0.1
-#: ... and how long the pool keeps retrying one lost connection before a new demand retries at
-#: once (psycopg_pool's backoff doubles up to 5 minutes: recovery would wait as long again).
-RECONNECT_SECONDS = 1.0
 SUPPORTED_FORMS = (
     "sqlite:///relative/path.db, sqlite:////absolute/path.db, "
     "postgresql://user[:password]@host[:port]/dbname, memory://"
@@ -199,26 +195,9 @@ class DurableSQLiteFactory(SQLiteFactory):
         plain.close()
 
 
-class FailFastConnectionPool(ConnectionPool[Any]):
-    """A pool that notices when PostgreSQL is unreachable: meanwhile callers wait briefly for a
-    connection (so the API answers 503 promptly instead of after half a minute of retries), and
-    lost connections are retried at once on demand, so it recovers within a second or so."""
-
-    unreachable = False
-
-    def getconn(self, timeout: float | None = None) -> Any:
-        if timeout is None and self.unreachable:
-            timeout = UNREACHABLE_WAIT_SECONDS
-        return super().getconn(timeout)
-
-    def _connect(self, timeout: float | None = None) -> Any:
-        try:
-            connection = super()._connect(timeout)
-        except Exception:
-            self.unreachable = True
-            raise
-        self.unreachable = False
-        return connection
+class FailFastConnectionPool(FailFast, ConnectionPool[Any]):
+    """The event store's pool: fails fast while PostgreSQL is unreachable, so the API answers
+    503 promptly, and recovers within a second or so (``projections.failfast``)."""
 
 
 class FailFastPostgresFactory(PostgresFactory):

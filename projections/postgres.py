@@ -29,6 +29,7 @@ import psycopg
 import psycopg_pool
 
 from domain.job import JobStatus
+from projections.failfast import RECONNECT_SECONDS, FailFast
 from projections.locks import AdvisoryLock, ExclusiveLock
 from projections.log import ReadLog
 from projections.projection import JobSummaryProjection
@@ -56,16 +57,9 @@ RUNNER_LOCK_KEY = 0x6A6F626C_65646701  # "jobledg" + 1
 REBUILD_LOCK_KEY = 0x6A6F626C_65646702
 SCHEMA_LOCK_KEY = 0x6A6F626C_65646703
 SWAP_BATCH = 500
-#: How long a caller waits for a pooled connection: longer than any queueing for one of the
-#: pool's connections in normal operation ...
+#: How long a caller waits for a pooled connection while the database is up: longer than any
+#: queueing for one of the pool's connections in normal operation.
 POOL_WAIT_SECONDS = 5.0
-#: ... but only this long while the database is unreachable, so the runner and readers fail fast
-#: and retry on their own schedule instead of queueing behind the pool's reconnection attempts.
-UNREACHABLE_WAIT_SECONDS = 0.1
-#: How long the pool retries one lost connection before giving up on it; a later demand then
-#: connects at once (psycopg_pool's default retries for 5 minutes, each attempt waiting twice as
-#: long as the one before: the view came back seconds after the database did).
-RECONNECT_SECONDS = 1.0
 TYPES = {
     "id": "uuid",
     "job_type": "text",
@@ -420,28 +414,8 @@ class PostgresSummaryView(JobSummaryView[Connection]):
             self._pool.close()
 
 
-class FailFastPool(psycopg_pool.ConnectionPool[Connection]):
-    """A pool that knows when the database is unreachable (its last connection attempt
-    failed): meanwhile a caller waits only ``UNREACHABLE_WAIT_SECONDS`` for a connection. With
-    lost connections given up after ``RECONNECT_SECONDS``, the pool connects again on demand, so
-    the first request after the database is back gets a connection (the ledger's pool does the
-    same: ``api.store.FailFastConnectionPool``)."""
-
-    unreachable = False
-
-    def getconn(self, timeout: float | None = None) -> Connection:
-        if timeout is None and self.unreachable:
-            timeout = UNREACHABLE_WAIT_SECONDS
-        return super().getconn(timeout)
-
-    def _connect(self, timeout: float | None = None) -> Connection:
-        try:
-            connection = super()._connect(timeout)
-        except Exception:
-            self.unreachable = True
-            raise
-        self.unreachable = False
-        return connection
+class FailFastPool(FailFast, psycopg_pool.ConnectionPool[Connection]):
+    """The view's pool: fails fast while the database is unreachable (``projections.failfast``)."""
 
 
 def _configure(connection: Connection) -> None:
