@@ -1,7 +1,11 @@
-"""Shared helpers for ledger tests: bring a job to a status, count its stored events."""
+"""Shared helpers for ledger tests: bring a job to a status, count its stored events, run
+work in threads released at once."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from domain.job import JobStatus
@@ -30,3 +34,24 @@ def job_in_status(ledger: JobLedger, status: JobStatus, total_items: int | None 
 
 def stored_event_count(ledger: JobLedger, job_id: UUID) -> int:
     return len(list(ledger.events.get(job_id)))
+
+
+def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Runs ``work(i)`` in ``count`` threads released at once; returns results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a worker hung"
+    return results

@@ -7,9 +7,7 @@ shared between ledgers, so it runs the single-ledger half.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -17,31 +15,11 @@ from api.store import Store
 from domain.errors import ConcurrencyExhaustedError, InvalidTransitionError
 from domain.job import Job, JobStatus
 from domain.ledger import JobLedger
-from tests.domain.helpers import WORKER, job_in_status
+from tests.domain.helpers import WORKER, job_in_status, run_together
 
 
 def _ledgers(backend: str, make_ledger: Callable[[], JobLedger]) -> list[JobLedger]:
     return [make_ledger()] if backend == "memory" else [make_ledger(), make_ledger()]
-
-
-def _run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Runs ``work(i)`` in ``count`` threads released at once; returns results or exceptions."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def test_fifty_concurrent_starts_record_exactly_one(
@@ -50,7 +28,7 @@ def test_fifty_concurrent_starts_record_exactly_one(
     ledgers = _ledgers(backend, make_ledger)
     job_id = job_in_status(ledgers[0], JobStatus.PENDING)
 
-    results = _run_together(
+    results = run_together(
         50, lambda i: ledgers[i % len(ledgers)].start_job(job_id, actor=f"w{i}")
     )
 
@@ -69,7 +47,7 @@ def test_twenty_threads_logging_fifty_errors_each_lose_nothing(ledger: JobLedger
         for n in range(50):
             ledger.log_error(job_id, f"t{i}-{n}", actor=f"w{i}")
 
-    results = _run_together(20, log_fifty)
+    results = run_together(20, log_fifty)
 
     assert [r for r in results if r is not None] == []
     events = list(ledger.events.get(job_id))
@@ -90,7 +68,7 @@ def test_ten_concurrent_commands_from_two_processes_all_succeed(
         def log_one(i: int, round_: int = round_) -> None:
             ledgers[i % len(ledgers)].log_error(job_id, f"r{round_}-{i}", actor="w")
 
-        results = _run_together(10, log_one)
+        results = run_together(10, log_one)
         assert [r for r in results if isinstance(r, Exception)] == []
 
     events = list(ledgers[-1].events.get(job_id))

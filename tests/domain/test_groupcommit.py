@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.groupcommit import GroupCommit
 from domain.job import Job
 from domain.ledger import JobLedger, JobSave
-from tests.domain.helpers import ACTOR, WORKER
+from tests.domain.helpers import ACTOR, WORKER, run_together
 
 
 class Recorder:
@@ -32,26 +32,6 @@ class Recorder:
         return [ValueError(f"item {i}") if self.fail(i) else i * 10 for i in items]
 
 
-def _submit_together(commits: GroupCommit[int, int], count: int) -> list[Any]:
-    results: list[Any] = [None] * count
-    barrier = threading.Barrier(count)
-
-    def submit(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = commits.submit(i)
-        except Exception as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a submitter hung"
-    return results
-
-
 def test_a_lone_submission_is_written_at_once_on_its_own() -> None:
     recorder = Recorder()
     commits = GroupCommit(recorder)
@@ -61,7 +41,7 @@ def test_a_lone_submission_is_written_at_once_on_its_own() -> None:
 
 def test_concurrent_submissions_share_batches_and_get_their_own_results() -> None:
     recorder = Recorder(seconds=0.05)
-    results = _submit_together(GroupCommit(recorder), 20)
+    results = run_together(20, GroupCommit(recorder).submit)
     assert results == [i * 10 for i in range(20)]
     assert sorted(i for batch in recorder.batches for i in batch) == list(range(20))
     assert len(recorder.batches) < 20
@@ -69,14 +49,14 @@ def test_concurrent_submissions_share_batches_and_get_their_own_results() -> Non
 
 def test_batches_never_exceed_the_maximum() -> None:
     recorder = Recorder(seconds=0.05)
-    _submit_together(GroupCommit(recorder, max_batch=3), 12)
+    run_together(12, GroupCommit(recorder, max_batch=3).submit)
     assert max(len(batch) for batch in recorder.batches) <= 3
     assert sum(len(batch) for batch in recorder.batches) == 12
 
 
 def test_an_items_error_is_raised_to_its_submitter_only() -> None:
     recorder = Recorder(seconds=0.02, fail=lambda i: i % 2 == 1)
-    results = _submit_together(GroupCommit(recorder), 10)
+    results = run_together(10, GroupCommit(recorder).submit)
     for i, result in enumerate(results):
         if i % 2:
             assert isinstance(result, ValueError) and str(result) == f"item {i}"
@@ -95,7 +75,7 @@ def test_a_failed_batch_fails_each_of_its_submitters_and_the_next_batch_runs() -
         return [i * 10 for i in items]
 
     commits = GroupCommit(flaky)
-    results = _submit_together(commits, 8)
+    results = run_together(8, commits.submit)
     failed = [r for r in results if isinstance(r, ConnectionError)]
     assert failed and all(str(error) == "store down" for error in failed)
     assert len({id(error) for error in failed}) == len(failed)
