@@ -3,7 +3,9 @@
 Every command follows the same path: load the job, call one command on it, save its event.
 Commands on one job run one at a time within a process; across processes the store's
 optimistic-concurrency check decides, and a command that loses the race is retried against the
-fresh state, so the job's rules (not the race) decide the outcome.
+fresh state, so the job's rules (not the race) decide the outcome. Commands saving at the same
+moment share one transaction (``domain.groupcommit``); each still answers only once its own
+event is committed.
 
 Jobs this process saved or read recently are kept in a cache. A command first runs against the
 cached state without reading the store: if another process changed the job meanwhile, the save
