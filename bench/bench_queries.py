@@ -172,7 +172,7 @@ def _swap_in(view: JobSummaryView[Any], shadow: JobSummaryView[Any]) -> None:
         return []
 
     view.finish_shadow()
-    view.swap_in(shadow, no_events, JobSummaryProjection())
+    view.swap_in(shadow, no_events, JobSummaryProjection(), up_to=0)
 
 
 def _fill_sqlite(view: SQLiteSummaryView, count: int) -> None:

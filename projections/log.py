@@ -41,6 +41,17 @@ def key_of(originator_id: Any) -> int:
     return UUID(str(originator_id)).int
 
 
+def read_until(read_log: ReadLog, last: int) -> ReadLog:
+    """``read_log`` stopped at position ``last``: a loop over it ends even while writers go on."""
+
+    def read(after: int, limit: int) -> Sequence[Entry]:
+        if after >= last:
+            return ()
+        return [entry for entry in read_log(after, min(limit, last - after)) if entry[0] <= last]
+
+    return read
+
+
 def log_reader(recorder: ApplicationRecorder) -> ReadLog:
     """The fastest way to read this recorder's log."""
     if isinstance(recorder, SQLiteApplicationRecorder):

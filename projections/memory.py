@@ -114,10 +114,12 @@ class MemorySummaryView(JobSummaryView[None]):
         shadow: JobSummaryView[None],
         read_log: ReadLog,
         projection: JobSummaryProjection,
+        up_to: int,
     ) -> int:
         assert isinstance(shadow, MemorySummaryView)
         with self._lock, shadow._lock:
-            position = catch_up_in(shadow, None, read_log, projection, SWAP_BATCH)
+            up_to = max(up_to, self._position)
+            position = catch_up_in(shadow, None, read_log, projection, SWAP_BATCH, up_to)
             self._rows, self._counts = shadow._rows, shadow._counts
             self._position = position
             shadow._rows, shadow._counts = {}, Counter()

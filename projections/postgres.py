@@ -381,14 +381,15 @@ class PostgresSummaryView(JobSummaryView[Connection]):
         shadow: JobSummaryView[Connection],
         read_log: ReadLog,
         projection: JobSummaryProjection,
+        up_to: int,
     ) -> int:
         assert isinstance(shadow, PostgresSummaryView)
         retired = f"job_summary_retired_{secrets.token_hex(4)}"
         try:
             with self._connection() as db, db.transaction():
-                self._lock_position(db)
+                up_to = max(up_to, self._lock_position(db))
                 db.execute(f"LOCK TABLE {LIVE_NAME}, {LIVE_NAME}_counts IN ACCESS EXCLUSIVE MODE")
-                position = catch_up_in(shadow, db, read_log, projection, SWAP_BATCH)
+                position = catch_up_in(shadow, db, read_log, projection, SWAP_BATCH, up_to)
                 for old, new in (
                     (LIVE_NAME, retired),
                     (f"{LIVE_NAME}_counts", f"{retired}_counts"),

@@ -3,7 +3,10 @@
 The shadow is filled in batches (``batch_size`` events per transaction) while the live view keeps
 serving and its runner keeps following; the shadow's secondary indexes are built once its rows are
 in; the swap catches the shadow up with the log under the live view's write lock and renames it
-into place. A rebuild that stops half-way leaves the live view as it was (the next rebuild drops
+into place. Each pass stops at the head of the log as it was when the pass began (the swap goes
+on to the live view's position if that is further): writers that append faster than the shadow
+fills must not keep a rebuild going for ever, and the live runner projects whatever comes after
+the swap. A rebuild that stops half-way leaves the live view as it was (the next rebuild drops
 the half-built shadow). One rebuild runs at a time per view and store.
 """
 
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.ledger import JobLedger
-from projections.log import log_reader
+from projections.log import log_reader, read_until
 from projections.projection import JobSummaryProjection
 from projections.view import JobSummaryView
 
@@ -69,14 +72,14 @@ def rebuild(
         try:
             events = position = 0
             head = ledger.head()
-            while batch := read_log(position, batch_size):
+            read_to_head = read_until(read_log, head)
+            while batch := read_to_head(position, batch_size):
                 position = shadow.apply(batch, projection)
                 events += len(batch)
                 if on_progress is not None:
-                    head = max(head, position)
                     on_progress(RebuildProgress(events, position, head))
             view.finish_shadow()
-            position = view.swap_in(shadow, read_log, projection)
+            position = view.swap_in(shadow, read_log, projection, up_to=ledger.head())
         finally:
             shadow.close()
     finally:

@@ -326,12 +326,14 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
         shadow: JobSummaryView[sqlite3.Connection],
         read_log: ReadLog,
         projection: JobSummaryProjection,
+        up_to: int,
     ) -> int:
         assert isinstance(shadow, SQLiteSummaryView) and shadow._db is self._db
         retired = f"job_summary_retired_{secrets.token_hex(4)}"
         try:
             with self._db.write() as db:
-                position = catch_up_in(shadow, db, read_log, projection, SWAP_BATCH)
+                up_to = max(up_to, self._lock_position(db))
+                position = catch_up_in(shadow, db, read_log, projection, SWAP_BATCH, up_to)
                 for old, new in (
                     (LIVE_NAME, retired),
                     (f"{LIVE_NAME}_counts", f"{retired}_counts"),

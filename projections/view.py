@@ -24,7 +24,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from projections.locks import ExclusiveLock
-from projections.log import Entry, ReadLog
+from projections.log import Entry, ReadLog, read_until
 from projections.log import entries as as_entries
 from projections.projection import JobSummaryProjection
 from projections.query import CursorCodec, JobPage, JobQuery
@@ -214,12 +214,18 @@ class JobSummaryView(ABC, Generic[Tx]):
 
     @abstractmethod
     def swap_in(
-        self, shadow: JobSummaryView[Tx], read_log: ReadLog, projection: JobSummaryProjection
+        self,
+        shadow: JobSummaryView[Tx],
+        read_log: ReadLog,
+        projection: JobSummaryProjection,
+        up_to: int,
     ) -> int:
         """Catches the shadow up with the log and makes it the live view, atomically.
 
-        Returns the position of the new live view. Runs under the live view's write lock, so the
-        runner waits meanwhile and then carries on from the new position.
+        The shadow is caught up to ``up_to`` or to the live view's position, whichever is further:
+        a live position never moves back, so the runner's next batch leaves no gap. Returns the
+        position of the new live view. Runs under the live view's write lock, so the runner waits
+        meanwhile and then carries on from the new position.
         """
 
     def finish_shadow(self) -> None:
@@ -241,10 +247,12 @@ def catch_up_in(
     read_log: ReadLog,
     projection: JobSummaryProjection,
     batch_size: int,
+    up_to: int,
 ) -> int:
-    """Applies every event after the view's position inside the open transaction ``tx``."""
+    """Applies the events after the view's position, up to ``up_to``, inside the open ``tx``."""
+    read = read_until(read_log, up_to)
     position = view._lock_position(tx)
-    while batch := read_log(position, batch_size):
+    while batch := read(position, batch_size):
         position = view._apply_in(tx, batch, projection)
     return position
 

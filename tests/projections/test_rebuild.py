@@ -19,6 +19,7 @@ from domain.job import Job
 from domain.ledger import JobLedger
 from projections import JobQuery, JobSummaryProjection, JobSummaryView, ProjectionRunner, rebuild
 from projections import verify as verify_view
+from projections.log import log_reader
 from projections.rebuild import RebuildInProgressError, RebuildProgress
 from tests.projections.helpers import random_command
 
@@ -95,6 +96,54 @@ def test_a_rebuild_while_commands_continue_ends_with_verify_clean(
     report = verify_view(ledger, view, head)
     assert report.ok, report.differences
     assert report.jobs == len(job_ids)
+
+
+def test_a_rebuild_ends_even_when_writers_outpace_it(
+    ledger: JobLedger, view: JobSummaryView[Any], runner: ProjectionRunner
+) -> None:
+    job_ids = history(ledger, 100)
+    start_head = ledger.head()
+    rng = random.Random(3)
+    steps: list[RebuildProgress] = []
+
+    def outpace(step: RebuildProgress) -> None:
+        steps.append(step)
+        if len(steps) < 100:
+            for _ in range(30):
+                random_command(ledger, rng, job_ids)
+
+    rebuild(ledger, view, batch_size=10, on_progress=outpace)
+
+    assert len(steps) == -(-start_head // 10)
+    assert {step.head for step in steps} == {start_head}
+    head = ledger.head()
+    assert runner.wait_for(head, timeout=10.0)
+    report = verify_view(ledger, view, head)
+    assert report.ok, report.differences
+    assert report.jobs == len(job_ids)
+
+
+def test_a_swap_never_moves_the_live_position_back(
+    ledger: JobLedger, view: JobSummaryView[Any], runner: ProjectionRunner
+) -> None:
+    """The runner may pass the head a rebuild read before its swap; the swap must follow it."""
+    history(ledger, 80)
+    stale_head = ledger.head()
+    history(ledger, 40, seed=2)
+    assert runner.wait_for(ledger.head(), timeout=10.0)
+    runner.stop()
+    live = table(view)
+    shadow = view.create_shadow()
+    try:
+        view.finish_shadow()
+        position = view.swap_in(
+            shadow, log_reader(ledger.recorder), JobSummaryProjection(), up_to=stale_head
+        )
+    finally:
+        shadow.close()
+
+    assert position == live[0] > stale_head
+    assert table(view) == live
 
 
 def test_an_interrupted_rebuild_leaves_the_live_table_intact(
