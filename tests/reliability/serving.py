@@ -346,14 +346,24 @@ def wait_until(condition: Callable[[], object], timeout: float, interval: float 
     return time.monotonic() - started
 
 
-def current(base_url: str, token: str) -> bool:
-    """Whether the server takes a command now and its read model has caught up with the log."""
+def current(base_url: str, token: str, catch_up_seconds: float = 1.0) -> bool:
+    """Whether the server takes a command now and its read model then catches up with the log
+    as it was after that command (under load the lag is seldom exactly 0 at any one instant)."""
     try:
         created = httpx.post(f"{base_url}/api/v1/jobs", json={"type": "probe"}, timeout=5,
                              headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         if created.status_code != 201:
             return False
         health = httpx.get(f"{base_url}/api/health", timeout=5)
+        if health.status_code != 200:
+            return False
+        head = health.json()["projection"]["head"]
+        deadline = time.monotonic() + catch_up_seconds
+        while health.status_code == 200 and health.json()["projection"]["position"] < head:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+            health = httpx.get(f"{base_url}/api/health", timeout=5)
     except httpx.TransportError:
         return False
-    return health.status_code == 200 and health.json()["projection"]["lag"] == 0
+    return health.status_code == 200
