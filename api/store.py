@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from eventsourcing.persistence import InterfaceError
+from eventsourcing.persistence import (
+    ConnectionPoolClosedError,
+    ConnectionUnavailableError,
+    InterfaceError,
+)
 from eventsourcing.postgres import ConnectionPool, PostgresFactory
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import Environment
@@ -144,6 +148,14 @@ def _create_private(path: Path) -> None:
     os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
 
 
+class DurableSQLiteConnection(SQLiteConnection):
+    """The library's SQLite connection, with its sqlite3 connection in reach."""
+
+    @property
+    def sqlite_connection(self) -> sqlite3.Connection:
+        return self._sqlite_conn
+
+
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):
     """Connections that sync every commit to disk, so an acknowledged command survives a crash,
     and reads that never queue behind writers.
@@ -158,8 +170,37 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._get_semaphore = threading.Semaphore(self.pool_size + self.max_overflow)
+        self._writer: DurableSQLiteConnection | None = None
 
-    def _create_connection(self) -> SQLiteConnection:
+    def acquire_writer(self) -> DurableSQLiteConnection:
+        """The pool's own writer connection, under the pool's writer lock (release it with
+        :meth:`release_writer`): the way a command's events are written.
+
+        Getting a connection from the pool and giving it back costs a tenth of a command's CPU
+        (fair queueing, usage bookkeeping, two locks and a condition), all of it for what the
+        writer lock alone decides: whose turn it is to write.
+        """
+        if self._closed:
+            raise ConnectionPoolClosedError("Pool is closed")
+        if not self._writer_lock.acquire(timeout=self.pool_timeout):
+            raise ConnectionUnavailableError("Timed out waiting for return of writer")
+        try:
+            if self._writer is None or self._writer.closed:
+                self._writer = self._create_connection()
+        except BaseException:
+            self._writer_lock.release()
+            raise
+        return self._writer
+
+    def release_writer(self) -> None:
+        self._writer_lock.release()
+
+    def close(self) -> None:
+        super().close()
+        if self._writer is not None:
+            self._writer.close()
+
+    def _create_connection(self) -> DurableSQLiteConnection:
         """The library's connection, with a statement cache: it asks for ``True`` statements,
         that is one, so a command compiled its BEGIN and INSERT again each time."""
         try:
@@ -177,7 +218,7 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         connection.execute("PRAGMA synchronous=FULL")
         connection.row_factory = sqlite3.Row
         self.is_journal_mode_wal = True
-        return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+        return DurableSQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
 
 
 class DurableSQLiteFactory(SQLiteFactory):

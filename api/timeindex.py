@@ -24,9 +24,11 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteTransaction
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTransaction
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+from api.store import DurableSQLiteConnectionPool
 
 INDEX_TABLE = "event_timestamps"
 
@@ -50,26 +52,42 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """The library's, without its three nested generator context managers around the pool
-        and the transaction (7 of a command's 35 us in this method)."""
-        pool = self.datastore.pool
-        connection = pool.get_connection(is_writer=True)
-        try:
-            with SQLiteTransaction(connection, commit=True) as cursor, cursor:
-                return self._insert_events(cursor, stored_events, **kwargs)
-        finally:
-            pool.put_connection(connection)
+        """The library's, on the pool's own writer connection (``acquire_writer``) and without
+        its transaction and cursor wrappers: together a quarter of a command's CPU.
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        notification_ids = super()._insert_events(c, stored_events, **kwargs)
-        rows = [
-            (i.hex, _sortable(t), v) for i, t, v in kwargs.get("event_timestamps", ()) if t
-        ]
-        if rows:
-            c.executemany(f"INSERT INTO {INDEX_TABLE} VALUES (?, ?, ?)", rows)
-        return notification_ids
+        Errors are the library's: its transaction rolls back and translates them.
+        """
+        pool = self.datastore.pool
+        assert isinstance(pool, DurableSQLiteConnectionPool), "opened by DurableSQLiteFactory"
+        writer = pool.acquire_writer()
+        try:
+            connection = writer.sqlite_connection
+            try:
+                connection.execute("BEGIN")
+                cursor = connection.cursor()
+                notification_ids: list[int] = []
+                for s in stored_events:
+                    key = s.originator_id
+                    cursor.execute(
+                        self.insert_events_statement,
+                        (key.hex if isinstance(key, UUID) else key, s.originator_version,
+                         s.topic, s.state),
+                    )  # fmt: skip
+                    notification_ids.append(cursor.lastrowid)  # type: ignore[arg-type]
+                rows = [
+                    (i.hex, _sortable(t), v) for i, t, v in kwargs.get("event_timestamps", ()) if t
+                ]
+                if rows:
+                    cursor.executemany(f"INSERT INTO {INDEX_TABLE} VALUES (?, ?, ?)", rows)
+                connection.commit()
+            except BaseException as error:
+                SQLiteTransaction(writer, commit=False).__exit__(
+                    type(error), error, error.__traceback__
+                )
+                raise
+            return notification_ids
+        finally:
+            pool.release_writer()
 
     def version_at(self, originator_id: UUID, at: datetime) -> int | None:
         """The newest indexed version recorded at or before ``at`` (None when there is none)."""

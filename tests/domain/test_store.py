@@ -74,8 +74,15 @@ def test_sqlite_store_is_durable_and_creates_its_folder(tmp_path: Path) -> None:
             assert cursor.fetchone()[0] == "wal"
             cursor.execute("PRAGMA synchronous")
             assert cursor.fetchone()[0] == 2
+        pool = ledger.factory.datastore.pool  # type: ignore[attr-defined]
+        writer = pool.acquire_writer()
+        try:
+            assert writer.sqlite_connection.execute("PRAGMA synchronous").fetchone()[0] == 2
+        finally:
+            pool.release_writer()
     finally:
         ledger.close()
+    assert writer.closed
     reopened = JobLedger(env=Store.from_url(f"sqlite:///{path}").ledger_env())
     try:
         assert reopened.get_job(job_id).job_type == "t"
