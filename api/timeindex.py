@@ -150,26 +150,40 @@ class PostgresTimeIndexedRecorder(PostgresApplicationRecorder):
         self._insert = SQL(
             "SELECT * FROM {0}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], "
             "%s::timestamptz[]) AS notification_id"
-        ).format(function)
+        ).format(function).as_string()
+        self._insert_one = SQL(
+            "SELECT * FROM {0}(ARRAY[%s::uuid], ARRAY[%s::bigint], ARRAY[%s::text], "
+            "ARRAY[%s::bytea], ARRAY[%s::timestamptz]) AS notification_id"
+        ).format(function).as_string()
         self._select_version = SQL(
             "SELECT MAX(originator_version) AS version FROM {0} "
             "WHERE originator_id = %s AND timestamp <= %s"
-        ).format(index)
+        ).format(index).as_string()
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        """One round trip. A lone event (most saves) goes as scalars, which the server makes
+        arrays of: psycopg's Python array dumpers cost a fifth of a command's CPU."""
         if not stored_events:
             return []
         stamps = [at for _, at, _ in kwargs.get("event_timestamps", ())]
-        parameters = (
-            [s.originator_id for s in stored_events],
-            [s.originator_version for s in stored_events],
-            [s.topic for s in stored_events],
-            [s.state for s in stored_events],
-            stamps,
-        )
+        parameters: tuple[Any, ...]
+        if len(stored_events) == 1:
+            (s,) = stored_events
+            stamp = stamps[0] if stamps else None
+            query = self._insert_one
+            parameters = (s.originator_id, s.originator_version, s.topic, s.state, stamp)
+        else:
+            query = self._insert
+            parameters = (
+                [s.originator_id for s in stored_events],
+                [s.originator_version for s in stored_events],
+                [s.topic for s in stored_events],
+                [s.state for s in stored_events],
+                stamps,
+            )
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._insert, parameters, prepare=True)
+            curs.execute(query, parameters, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
 
     def version_at(self, originator_id: UUID, at: datetime) -> int | None:
