@@ -36,6 +36,17 @@ def table(view: JobSummaryView[Any]) -> tuple[Any, ...]:
     return view.position(), list(view.rows()), view.counts()
 
 
+def assert_caught_up_and_verified(
+    ledger: JobLedger, view: JobSummaryView[Any], runner: ProjectionRunner, *, jobs: int
+) -> None:
+    """The live runner reaches the head, and every job's row equals the fold of its events."""
+    head = ledger.head()
+    assert runner.wait_for(head, timeout=10.0)
+    report = verify_view(ledger, view, head)
+    assert report.ok, report.differences
+    assert report.jobs == jobs
+
+
 def test_a_rebuild_produces_exactly_the_live_table(
     ledger: JobLedger, view: JobSummaryView[Any], runner: ProjectionRunner
 ) -> None:
@@ -91,11 +102,7 @@ def test_a_rebuild_while_commands_continue_ends_with_verify_clean(
             thread.join()
 
     assert errors == []
-    head = ledger.head()
-    assert runner.wait_for(head, timeout=10.0)
-    report = verify_view(ledger, view, head)
-    assert report.ok, report.differences
-    assert report.jobs == len(job_ids)
+    assert_caught_up_and_verified(ledger, view, runner, jobs=len(job_ids))
 
 
 def test_a_rebuild_ends_even_when_writers_outpace_it(
@@ -116,11 +123,7 @@ def test_a_rebuild_ends_even_when_writers_outpace_it(
 
     assert len(steps) == -(-start_head // 10)
     assert {step.head for step in steps} == {start_head}
-    head = ledger.head()
-    assert runner.wait_for(head, timeout=10.0)
-    report = verify_view(ledger, view, head)
-    assert report.ok, report.differences
-    assert report.jobs == len(job_ids)
+    assert_caught_up_and_verified(ledger, view, runner, jobs=len(job_ids))
 
 
 def test_a_swap_never_moves_the_live_position_back(
