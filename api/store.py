@@ -176,9 +176,9 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         """The pool's own writer connection, under the pool's writer lock (release it with
         :meth:`release_writer`): the way a command's events are written.
 
-        Getting a connection from the pool and giving it back costs a tenth of a command's CPU
-        (fair queueing, usage bookkeeping, two locks and a condition), all of it for what the
-        writer lock alone decides: whose turn it is to write.
+        Getting a connection from the pool and giving it back (fair queueing, usage bookkeeping,
+        two locks and a condition) cost about 10 us a command, all of it for what the writer lock
+        alone decides: whose turn it is to write.
         """
         if self._closed:
             raise ConnectionPoolClosedError("Pool is closed")

@@ -53,7 +53,8 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """The library's, on the pool's own writer connection (``acquire_writer``) and without
-        its transaction and cursor wrappers: together a quarter of a command's CPU.
+        its transaction and cursor wrappers: about 16 us a command in a tight loop, and 5-8% of
+        the write-path benchmark's throughput once cache effects count.
 
         Errors are the library's: its transaction rolls back and translates them.
         """
