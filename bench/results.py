@@ -119,9 +119,14 @@ def _number(value: float) -> str:
 
 
 def _git_commit() -> str:
+    """HEAD, marked when tracked files differ from it (the previous results files do not count:
+    a run overwrites them)."""
     try:
         commit = _git("rev-parse", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        dirty = _git(
+            "status", "--porcelain", "--untracked-files=no", "--",
+            ".", ":!bench/results.json", ":!bench/results.md",
+        )  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{commit} (uncommitted changes)" if dirty else commit
