@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -119,6 +120,7 @@ class Store:
                 "APPLICATION_RECORDER_TOPIC": "api.timeindex:SQLiteTimeIndexedRecorder",
                 "SQLITE_DBNAME": str(self.path),
                 "SQLITE_LOCK_TIMEOUT": str(SQLITE_BUSY_TIMEOUT_SECONDS),
+                "WRITE_TIMEOUT_SECONDS": str(SQLITE_BUSY_TIMEOUT_SECONDS),
             }
         return {
             "PERSISTENCE_MODULE": f"{__name__}:FailFastPostgresFactory",
@@ -171,10 +173,13 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         super().__init__(**kwargs)
         self._get_semaphore = threading.Semaphore(self.pool_size + self.max_overflow)
         self._writer: DurableSQLiteConnection | None = None
+        self._writer_busy_ms = 0
 
-    def acquire_writer(self) -> DurableSQLiteConnection:
+    def acquire_writer(self, deadline: float | None = None) -> DurableSQLiteConnection:
         """The pool's own writer connection, under the pool's writer lock (release it with
-        :meth:`release_writer`): the way a command's events are written.
+        :meth:`release_writer`): the way a command's events are written. Waiting for the lock,
+        and then for the file's write lock, ends at ``deadline`` (a ``time.monotonic()``
+        instant) when one is given, else after the busy timeout.
 
         Getting a connection from the pool and giving it back (fair queueing, usage bookkeeping,
         two locks and a condition) cost about 10 us a command, all of it for what the writer lock
@@ -182,15 +187,30 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
         """
         if self._closed:
             raise ConnectionPoolClosedError("Pool is closed")
-        if not self._writer_lock.acquire(timeout=self.pool_timeout):
+        if not self._writer_lock.acquire(timeout=min(self.pool_timeout, self._left(deadline))):
             raise ConnectionUnavailableError("Timed out waiting for return of writer")
         try:
             if self._writer is None or self._writer.closed:
                 self._writer = self._create_connection()
+                self._writer_busy_ms = round(self._busy_seconds() * 1000)
+            busy_ms = round(self._left(deadline) * 1000)
+            if busy_ms != self._writer_busy_ms:
+                self._writer.sqlite_connection.execute(f"PRAGMA busy_timeout = {busy_ms:d}")
+                self._writer_busy_ms = busy_ms
         except BaseException:
             self._writer_lock.release()
             raise
         return self._writer
+
+    def _busy_seconds(self) -> float:
+        return float(self.lock_timeout or SQLITE_BUSY_TIMEOUT_SECONDS)
+
+    def _left(self, deadline: float | None) -> float:
+        """How long a writer may wait from now: the busy timeout, or less when ``deadline``
+        comes sooner."""
+        if deadline is None:
+            return self._busy_seconds()
+        return min(self._busy_seconds(), max(0.0, deadline - time.monotonic()))
 
     def release_writer(self) -> None:
         self._writer_lock.release()

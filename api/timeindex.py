@@ -56,11 +56,12 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
         its transaction and cursor wrappers: about 16 us a command in a tight loop, and 5-8% of
         the write-path benchmark's throughput once cache effects count.
 
-        Errors are the library's: its transaction rolls back and translates them.
+        Errors are the library's: its transaction rolls back and translates them. Waiting for
+        the write lock ends at ``deadline`` (a ``time.monotonic()`` instant) when one is given.
         """
         pool = self.datastore.pool
         assert isinstance(pool, DurableSQLiteConnectionPool), "opened by DurableSQLiteFactory"
-        writer = pool.acquire_writer()
+        writer = pool.acquire_writer(kwargs.get("deadline"))
         try:
             connection = writer.sqlite_connection
             try:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 
 from domain.audit import TIME_INDEX_STRIDE, JobAudit
 from domain.cache import AggregateCache
@@ -34,6 +36,7 @@ from domain.errors import (
     InvalidInputError,
     JobConflictError,
     JobNotFoundError,
+    LedgerUnavailableError,
     VersionMismatchError,
 )
 from domain.groupcommit import GroupCommit
@@ -75,12 +78,19 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     max_attempts = 20
     lock_stripes = 256
     job_cache_size = 4096
+    #: Setting: how long a command may wait for the store, from its arrival (decimal seconds;
+    #: unset: as long as the store's own timeouts allow).
+    WRITE_TIMEOUT_SECONDS = "WRITE_TIMEOUT_SECONDS"
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._locks = [threading.Lock() for _ in range(self.lock_stripes)]
         self._jobs = AggregateCache(self.events, self._load, Job.clone, self.job_cache_size)
-        self._commits: GroupCommit[JobSave, int] = GroupCommit(self._write_jobs)
+        self._commits: GroupCommit[JobSave, int] = GroupCommit(
+            self._write_jobs, is_timeout=lambda error: isinstance(error, OperationalError)
+        )
+        timeout = self.env.get(self.WRITE_TIMEOUT_SECONDS)
+        self._write_timeout = float(timeout) if timeout else None
         self._listeners: list[Callable[[int], None]] = []
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
@@ -98,12 +108,13 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     ) -> CommandResult:
         """Creates a pending job; with an idempotency key, a retry returns the same job."""
         job_id = uuid4() if idempotency_key is None else _idempotent_id(actor, idempotency_key)
-        with self._lock_for(job_id), store_errors():
+        deadline = self._deadline()
+        with self._locked(job_id, deadline), store_errors():
             job = Job.create(
                 job_id=job_id, job_type=job_type, data=data, total_items=total_items, actor=actor
             )
             try:
-                return CommandResult(job, self._save_job(job))
+                return CommandResult(job, self._save_job(job, deadline))
             except IntegrityError:
                 replay = self._replay_create(job)
         if idempotency_key is None:
@@ -212,7 +223,8 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     def _execute(
         self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
     ) -> CommandResult:
-        with self._lock_for(job_id), store_errors():
+        deadline = self._deadline()
+        with self._locked(job_id, deadline), store_errors():
             job, fresh = self._jobs.cached(job_id), False
             if job is None:
                 job, fresh = self._jobs.fresh(job_id), True
@@ -221,7 +233,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                     if expected_version is not None and job.version != expected_version:
                         raise VersionMismatchError(job_id, expected_version, job.version)
                     command(job)
-                    position = self._save_job(job)
+                    position = self._save_job(job, deadline)
                 except (JobConflictError, VersionMismatchError):
                     if fresh:
                         raise
@@ -253,45 +265,69 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
             raise JobNotFoundError(job_id)
         return job
 
-    def _save_job(self, job: Job) -> int:
+    def _save_job(self, job: Job, deadline: float | None) -> int:
         """Saves the job's new events, in a transaction shared with the commands saving at the
         same moment (see ``domain.groupcommit``); returns the log position of the last one."""
-        position = self._commits.submit(JobSave(job, job.collect_events()))
+        position = self._commits.submit(JobSave(job, job.collect_events()), deadline)
         self._jobs.remember(job)
         return position
 
-    def _write_jobs(self, saves: Sequence[JobSave]) -> list[int | BaseException]:
+    def _write_jobs(
+        self, saves: Sequence[JobSave], deadline: float | None = None
+    ) -> list[int | BaseException]:
         """Writes the saves in one transaction. If one lost a race (another process saved its
         job first), the transaction is void: each is written again on its own, so that only the
         loser's command runs again."""
         try:
-            return list(self._write(saves))
+            return list(self._write(saves, deadline))
         except IntegrityError:
             if len(saves) == 1:
                 raise
         outcomes: list[int | BaseException] = []
         for save in saves:
             try:
-                outcomes += self._write([save])
+                outcomes += self._write([save], deadline)
             except PersistenceError as error:
                 outcomes.append(error)
         return outcomes
 
-    def _write(self, saves: Sequence[JobSave]) -> list[int]:
+    def _write(self, saves: Sequence[JobSave], deadline: float | None) -> list[int]:
         """``Application.save`` for jobs, without its generic collection step, whose runtime
-        ``Protocol`` checks alone cost a tenth of a command's CPU."""
+        ``Protocol`` checks alone cost a tenth of a command's CPU. The recorder stops waiting
+        for the store's write lock at ``deadline``."""
         processing: ProcessingEvent[UUID] = ProcessingEvent()
         for save in saves:
             processing.events.extend(save.events)
             processing.aggregates[save.job.id] = save.job
+        if deadline is not None:
+            processing.saved_kwargs["deadline"] = deadline
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)
         last = {r.domain_event.originator_id: r.notification.id for r in recordings}
         return [last[save.job.id] for save in saves]
 
-    def _lock_for(self, job_id: UUID) -> threading.Lock:
-        return self._locks[job_id.int % self.lock_stripes]
+    def _deadline(self) -> float | None:
+        """When a command arriving now must have stopped waiting for the store."""
+        if self._write_timeout is None:
+            return None
+        return time.monotonic() + self._write_timeout
+
+    @contextmanager
+    def _locked(self, job_id: UUID, deadline: float | None) -> Iterator[None]:
+        """Holds the lock that runs one job's commands one at a time in this process, waiting
+        for it no later than ``deadline``: a command queued behind one that waits for a locked
+        store gets its own timeout, not the other's plus its own."""
+        lock = self._locks[job_id.int % self.lock_stripes]
+        timeout = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not lock.acquire(timeout=timeout):
+            raise LedgerUnavailableError(
+                f"The event store is busy: job {job_id}'s earlier command still waits for it."
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 def _idempotent_id(actor: str, key: str) -> UUID:

@@ -78,12 +78,12 @@ def test_ten_concurrent_commands_from_two_processes_all_succeed(
 class AlwaysOvertaken(JobLedger):
     """A ledger whose every save of a change is preceded by another writer's event on that job."""
 
-    def _save_job(self, job: Job) -> int:
+    def _save_job(self, job: Job, deadline: float | None) -> int:
         if job.version > 1:
             rival = self.repository.get(job.id)
             rival.log_error("overtook you", actor="rival")
             self.save(rival)
-        return super()._save_job(job)
+        return super()._save_job(job, deadline)
 
 
 def test_retries_are_bounded_and_say_so(store_url: str) -> None:

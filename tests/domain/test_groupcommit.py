@@ -25,7 +25,9 @@ class Recorder:
         self.batches: list[list[int]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, items: Sequence[int]) -> list[int | BaseException]:
+    def __call__(
+        self, items: Sequence[int], deadline: float | None = None
+    ) -> list[int | BaseException]:
         with self.lock:
             self.batches.append(list(items))
         time.sleep(self.seconds)
@@ -67,7 +69,7 @@ def test_an_items_error_is_raised_to_its_submitter_only() -> None:
 def test_a_failed_batch_fails_each_of_its_submitters_and_the_next_batch_runs() -> None:
     calls = {"n": 0}
 
-    def flaky(items: Sequence[int]) -> list[int | BaseException]:
+    def flaky(items: Sequence[int], deadline: float | None) -> list[int | BaseException]:
         calls["n"] += 1
         time.sleep(0.02)
         if calls["n"] == 1:
@@ -140,3 +142,88 @@ def test_concurrent_commands_on_many_jobs_all_land_at_their_positions(ledger: Jo
         assert notification.originator_version == result.job.version
     for job_id in job_ids:
         assert ledger.get_job(job_id).error_count == 4
+
+
+class LockedStore:
+    """A ``write_batch`` for a store that someone else keeps locked until ``release()``: a batch
+    waits for it until its deadline, then every item times out (``TimeoutError``)."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.batches: list[list[int]] = []
+
+    def release(self) -> None:
+        self.released.set()
+
+    def __call__(self, items: Sequence[int], deadline: float | None) -> list[int | BaseException]:
+        self.batches.append(list(items))
+        assert deadline is not None
+        if self.released.wait(max(0.0, deadline - time.monotonic())):
+            return [i * 10 for i in items]
+        return [TimeoutError(f"item {i}") for i in items]
+
+
+def _submit_staggered(
+    commits: GroupCommit[int, int], count: int, gap: float, timeout: float
+) -> list[tuple[float, Any]]:
+    """Submits ``count`` items ``gap`` seconds apart, each with ``timeout`` from its arrival;
+    returns each one's (seconds waited, result or error)."""
+    outcomes: list[tuple[float, Any]] = [(0.0, None)] * count
+
+    def submit(i: int) -> None:
+        arrived = time.monotonic()
+        try:
+            outcome: Any = commits.submit(i, arrived + timeout)
+        except TimeoutError as error:
+            outcome = error
+        outcomes[i] = (time.monotonic() - arrived, outcome)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+        time.sleep(gap)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a submitter hung"
+    return outcomes
+
+
+def test_each_submitter_waits_for_a_locked_store_its_own_timeout_once() -> None:
+    """Queued behind a batch that waits for the store, an item still times out at its own
+    deadline: it is not given a whole timeout again after the batches before it."""
+    timeout = 1.0
+    store = LockedStore()
+    outcomes = _submit_staggered(
+        GroupCommit(store, is_timeout=lambda e: isinstance(e, TimeoutError)), 4, 0.3, timeout
+    )
+    for i, (waited, outcome) in enumerate(outcomes):
+        assert isinstance(outcome, TimeoutError), (i, outcome)
+        assert timeout - 0.05 <= waited < timeout + 0.5, (i, waited)
+
+
+def test_an_item_whose_time_is_not_up_is_written_once_the_store_is_free() -> None:
+    """Items 1 and 2 share a batch that times out at item 1's deadline; the store is free
+    before item 2's, which is written then."""
+    timeout, gap = 1.5, 0.6
+    store = LockedStore()
+    commits = GroupCommit(store, is_timeout=lambda e: isinstance(e, TimeoutError))
+    release = threading.Timer(2 * gap + timeout - 0.3, store.release)
+    release.start()
+    outcomes = _submit_staggered(commits, 3, gap, timeout)
+    release.join()
+    assert [type(outcome) for _, outcome in outcomes] == [TimeoutError, TimeoutError, int]
+    assert outcomes[2][1] == 20
+    assert sum(batch.count(2) for batch in store.batches) >= 2, store.batches
+
+
+def test_an_error_that_is_not_a_timeout_is_answered_at_once_though_time_is_left() -> None:
+    calls: list[Sequence[int]] = []
+
+    def broken(items: Sequence[int], deadline: float | None) -> list[int | BaseException]:
+        calls.append(items)
+        return [ValueError("bad") for _ in items]
+
+    commits = GroupCommit(broken, is_timeout=lambda e: isinstance(e, TimeoutError))
+    with pytest.raises(ValueError, match="bad"):
+        commits.submit(1, time.monotonic() + 60)
+    assert calls == [[1]]

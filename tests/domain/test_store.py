@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.store import SQLITE_BUSY_TIMEOUT_SECONDS, Store, StoreURLError
+from domain.errors import LedgerUnavailableError
 from domain.ledger import JobLedger
 
 
@@ -115,6 +116,45 @@ def test_sqlite_reads_never_queue_behind_a_writer_waiting_for_the_file_lock(
             holder.rollback()
             for command in waiting:
                 assert command.result(SQLITE_BUSY_TIMEOUT_SECONDS + 5).job.job_type == "blocked"
+    finally:
+        holder.close()
+        ledger.close()
+
+
+def test_sqlite_commands_queued_behind_a_locked_file_each_wait_one_timeout(
+    tmp_path: Path,
+) -> None:
+    """While another process holds the write lock, commands arriving one after another each
+    fail after one write timeout from their own arrival, however many queued before them
+    (they used to wait a timeout for each batch ahead, then their own)."""
+    path = tmp_path / "events.db"
+    timeout = 1.0
+    env = {
+        **Store.from_url(f"sqlite:///{path}").ledger_env(),
+        "SQLITE_LOCK_TIMEOUT": "1",
+        JobLedger.WRITE_TIMEOUT_SECONDS: str(timeout),
+    }
+    ledger = JobLedger(env=env)
+    holder = sqlite3.connect(path, isolation_level=None)
+
+    def create() -> float:
+        arrived = time.monotonic()
+        with pytest.raises(LedgerUnavailableError):
+            ledger.create_job(job_type="blocked", actor="a")
+        return time.monotonic() - arrived
+
+    try:
+        ledger.create_job(job_type="t", actor="a")
+        holder.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            waits = []
+            for _ in range(4):
+                waits.append(pool.submit(create))
+                time.sleep(0.3)
+            seconds = [wait.result(30) for wait in waits]
+        assert all(timeout - 0.1 <= s < timeout + 0.5 for s in seconds), seconds
+        holder.rollback()
+        assert ledger.create_job(job_type="after", actor="a").job.job_type == "after"
     finally:
         holder.close()
         ledger.close()

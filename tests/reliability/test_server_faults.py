@@ -10,9 +10,9 @@
    back it serves writes and the read model is current again; nothing acknowledged is lost.
 3. SQLite: another process holds a write transaction (``BEGIN IMMEDIATE``) on the events file.
    Commands answer 503 with ``Retry-After`` after the busy timeout, never a 500, reads still
-   answer, and commands succeed again once it is released. "Never hang" is bounded at twice the
-   busy timeout (+3 s): commands of one process take turns for SQLite's single writer, so one
-   may wait a busy timeout for its turn and then one for the file lock.
+   answer, and commands succeed again once it is released. Each command waits one busy timeout
+   from its arrival, whatever it waits on (its turn for SQLite's single writer, then the file
+   lock), so no answer takes longer than that (+2 s for the request's own way in and out).
 
 Sizes, chosen to keep the whole module near 2 minutes on 2 shared cores: bursts of 32 clients,
 each lifecycle 9 commands (create, start, 6 progress updates, complete); each kill lands after a
@@ -199,7 +199,7 @@ def test_a_held_write_lock_gives_503_after_the_busy_timeout(store_url: str, tmp_
         assert set(outcomes.statuses) <= {"503", "bad"}
         assert_survived(server, traffic)
         assert min(outcomes.unavailable_seconds) >= SQLITE_BUSY_TIMEOUT_SECONDS - 0.5
-        assert outcomes.slowest[0] < 2 * SQLITE_BUSY_TIMEOUT_SECONDS + 3
+        assert outcomes.slowest[0] < SQLITE_BUSY_TIMEOUT_SECONDS + 2
         check_acknowledged(store_url, outcomes.acks)
         verify_projection(store_url)
     finally:
