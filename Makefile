@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test stress bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,25 @@ run: $(STAMP)
 	@echo "       -d '{\"email\": \"you@example.com\", \"password\": \"a long password\"}'"
 	JOBLEDGER_DATABASE_URL="$${JOBLEDGER_DATABASE_URL:-sqlite:///var/jobledger.db}" $(BIN)/jobledger serve
 
+#: CI passes "-rfE --durations=20" so that a failed run ends with what failed and why.
+PYTEST_ARGS ?=
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+#: The suite RUNS times in random order, half of them beside LOAD CPU-bound processes, then a
+#: table of every test that failed at least once (not part of make test).
+RUNS ?= 4
+LOAD ?= 2
+
+stress: $(STAMP)
+	$(BIN)/python .ci/stress.py --runs $(RUNS) --load $(LOAD) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check domain projections api tests bench
+	$(BIN)/ruff check domain projections api tests bench .ci
 	$(BIN)/mypy
 
 clean:
