@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check domain projections api tests bench .ci
+	$(BIN)/ruff check domain projections api stores tests bench .ci
 	$(BIN)/mypy
 
 clean:

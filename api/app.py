@@ -17,14 +17,13 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.passwords import Passwords
-from api.probe import HealthProbe
-from api.readmodel import open_read_model
-from api.readside import Commands
 from api.routes import auth, commands, health, jobs, users
 from api.schemas.base import Problem
 from api.settings import Settings
 from api.tokens import Tokens
 from domain.ledger import JobLedger
+from projections.lag import LagProbe
+from projections.readmodel import Commands, open_read_model
 
 logger = logging.getLogger("api")
 
@@ -49,11 +48,11 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ledger = JobLedger(env=settings.store.ledger_env())
         try:
-            with open_read_model(ledger, settings) as read_model:
+            with open_read_model(ledger, settings.store) as read_model:
                 app.state.ledger = ledger
                 app.state.read_model = read_model
-                app.state.commands = Commands(read_model, settings)
-                app.state.health_probe = HealthProbe(ledger, read_model)
+                app.state.commands = Commands(read_model, settings.read_your_writes_timeout)
+                app.state.lag_probe = LagProbe(ledger, read_model)
                 logger.info("jobledger API ready on %s", settings.store.describe())
                 yield
         finally:

@@ -21,15 +21,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import NotAuthenticatedError, PermissionDeniedError
 from api.passwords import Passwords
-from api.probe import HealthProbe
-from api.readmodel import ReadModel
-from api.readside import Commands
 from api.settings import Settings
 from api.tokens import LEEWAY_SECONDS, Claims, Tokens
 from domain.errors import InvalidInputError, JobNotFoundError, UserNotFoundError
 from domain.job import Job
 from domain.ledger import JobLedger
 from domain.user import Role, User
+from projections.lag import LagProbe
+from projections.readmodel import Commands, ReadModel
 
 TOKEN_URL = "/api/v1/auth/token"
 #: Verified tokens whose claims are kept (clients send the same token with every request).
@@ -51,7 +50,7 @@ SettingsDep = Annotated[Settings, Depends(_state("settings"))]
 TokensDep = Annotated[Tokens, Depends(_state("tokens"))]
 PasswordsDep = Annotated[Passwords, Depends(_state("passwords"))]
 ReadModelDep = Annotated[ReadModel, Depends(_state("read_model"))]
-HealthProbeDep = Annotated[HealthProbe, Depends(_state("health_probe"))]
+LagProbeDep = Annotated[LagProbe, Depends(_state("lag_probe"))]
 CommandsDep = Annotated[Commands, Depends(_state("commands"))]
 
 

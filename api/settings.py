@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.store import DEFAULT_DATABASE_URL, Store
+from stores import DEFAULT_DATABASE_URL, Store
 
 MIN_SECRET_BYTES = 32
 SECRET_FILE_NAME = "jwt-secret"

@@ -30,12 +30,12 @@ from uuid import UUID, uuid4
 
 import psycopg
 
-from api.store import Store
 from bench.results import Figure
 from bench.support import PostgresUnavailable, postgres_database, sqlite_directory
 from domain.audit import TIME_INDEX_STRIDE
 from domain.job import Job
 from domain.ledger import JobLedger
+from stores import Store
 
 EVENTS = 10_000
 QUICK_EVENTS = 2_000

@@ -48,9 +48,9 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from api.store import Store
 from bench.results import REPOSITORY, Figure
 from bench.support import ADMIN_URL, CONNECT_TIMEOUT_SECONDS, PostgresUnavailable
+from stores import Store
 
 CLIENTS = 32
 PROGRESS_UPDATES = 10

@@ -22,11 +22,11 @@ from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
-from api.store import Store
 from bench.results import Figure
 from bench.support import PostgresUnavailable, postgres_database, sqlite_directory
 from domain.ledger import CommandResult, JobLedger
 from projections import ProjectionRunner, open_view
+from stores import Store
 
 JOBS = 300
 QUICK_JOBS = 40
@@ -49,7 +49,7 @@ def run(quick: bool) -> list[Figure]:
 
 def measure(store: str, url: str, jobs: int) -> list[Figure]:
     with closing(JobLedger(env=Store.from_url(url).ledger_env())) as ledger:
-        view = open_view(ledger)
+        view = open_view(Store.from_url(url))
         applied: list[tuple[int, float]] = []
         apply = view.apply
 

@@ -28,7 +28,6 @@ from uuid import UUID
 
 import psycopg
 
-from api.store import Store
 from bench.results import Figure
 from bench.support import PostgresUnavailable, postgres_database, sqlite_directory
 from domain.job import JobStatus
@@ -38,6 +37,7 @@ from projections.projection import JobSummaryProjection
 from projections.query import EPOCH, Keyset
 from projections.sql import COLUMNS, list_statement
 from projections.view import SHADOW_NAME
+from stores import Store
 
 ROWS = 1_000_000
 QUICK_ROWS = 100_000

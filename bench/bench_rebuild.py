@@ -34,11 +34,11 @@ from uuid import uuid4
 
 import psycopg
 
-from api.store import Store
 from bench.results import Figure
 from bench.support import PostgresUnavailable, postgres_database, sqlite_directory
 from domain.job import Job
 from domain.ledger import JobLedger
+from stores import Store
 
 EVENTS = 1_000_000
 QUICK_EVENTS = 100_000
@@ -184,7 +184,7 @@ def _jobledger_rebuild(url: str) -> int:
     from projections import open_view, rebuild
 
     with closing(JobLedger(env={**Store.from_url(url).ledger_env(), **SMALL_POOL})) as ledger:
-        view = open_view(ledger)
+        view = open_view(Store.from_url(url))
         try:
             report = rebuild(ledger, view, batch_size=BATCH)
         finally:

@@ -3,7 +3,7 @@
 Measured: 5,000 jobs (200 with ``--quick``), each driven through the 13-command lifecycle
 (create, start, 10 progress updates, complete) with ``JobLedger.create_job`` / ``start_job`` /
 ``update_progress`` / ``complete_job``, one command per save as the API issues them, on a SQLite
-file (``api.store``: WAL, synchronous=FULL) and on PostgreSQL (synchronous_commit=on, the
+file (``stores``: WAL, synchronous=FULL) and on PostgreSQL (synchronous_commit=on, the
 server default).
 
 Reference: the same commands through a minimal stateless service on plain sqlite3 / psycopg 3.
@@ -11,7 +11,7 @@ Per command, in one transaction: select all of the job's event rows, decode them
 command against the folded state, insert one event row (a JSON payload of similar size) into a
 table shaped like the library's (originator_id, originator_version, topic, state; the same
 primary key; on PostgreSQL a bigserial notification id with a unique index), commit. The
-jobledger side pays for whatever ``api.store`` configures (today also the ``event_timestamps``
+jobledger side pays for whatever ``stores`` configures (today also the ``event_timestamps``
 time-index row written in the same transaction); the reference writes the event row only.
 
 Both sides run alternately in chunks of jobs, their order flipping every chunk, so that machine
@@ -35,7 +35,6 @@ from uuid import UUID, uuid4
 
 import psycopg
 
-from api.store import Store
 from bench.results import Figure
 from bench.support import (
     Contender,
@@ -46,6 +45,7 @@ from bench.support import (
 )
 from domain.job import Job
 from domain.ledger import JobLedger
+from stores import Store
 
 JOBS = 5_000
 QUICK_JOBS = 200

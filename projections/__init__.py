@@ -3,7 +3,7 @@
 Typical composition (one view and one runner per process)::
 
     ledger = JobLedger(env=store.ledger_env())
-    view = open_view(ledger)
+    view = open_view(store)
     runner = ProjectionRunner(ledger, view).start()
     result = ledger.create_job(...)
     view.wait_for(result.position, timeout=2.0)      # read-your-writes
@@ -12,14 +12,8 @@ Typical composition (one view and one runner per process)::
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from eventsourcing.popo import POPOFactory
-from eventsourcing.postgres import PostgresFactory
-from eventsourcing.sqlite import SQLiteFactory
-
-from domain.ledger import JobLedger
 from projections.memory import MemorySummaryView
 from projections.postgres import PostgresSummaryView
 from projections.projection import JobSummaryProjection
@@ -30,6 +24,7 @@ from projections.sqlite import SQLiteSummaryView, view_path_for
 from projections.summary import JobSummary, SummaryCounts
 from projections.verify import VerifyReport, verify
 from projections.view import JobSummaryView
+from stores import Store
 
 __all__ = [
     "JobPage",
@@ -51,27 +46,16 @@ __all__ = [
 ]
 
 
-def open_view(ledger: JobLedger) -> JobSummaryView[Any]:
-    """The view that belongs to the ledger's store (creating its tables when missing).
+def open_view(store: Store) -> JobSummaryView[Any]:
+    """The view that belongs to the store (creating its tables when missing).
 
-    memory: a view in this process (fed by a runner on this very ledger); SQLite: a file beside
-    the events file (``x.db`` -> ``x.view.db``); PostgreSQL: tables in the same database.
+    memory: a view in this process (fed by a runner on this process's ledger); SQLite: a file
+    beside the events file (``x.db`` -> ``x.view.db``); PostgreSQL: tables in the same database,
+    reached with the store's own connection settings.
     """
-    factory = ledger.factory
-    if isinstance(factory, POPOFactory):
+    if store.kind == "memory":
         return MemorySummaryView()
-    if isinstance(factory, SQLiteFactory):
-        return SQLiteSummaryView(view_path_for(Path(ledger.env.get("SQLITE_DBNAME", ""))))
-    if isinstance(factory, PostgresFactory):
-        env = ledger.env
-        return PostgresSummaryView(
-            {
-                "host": env.get("POSTGRES_HOST", "localhost"),
-                "port": int(env.get("POSTGRES_PORT", "5432")),
-                "user": env.get("POSTGRES_USER", "postgres"),
-                "password": env.get("POSTGRES_PASSWORD", ""),
-                "dbname": env.get("POSTGRES_DBNAME", "postgres"),
-                "connect_timeout": int(float(env.get("POSTGRES_CONNECT_TIMEOUT", "5"))),
-            }
-        )
-    raise TypeError(f"No job_summary view for the store {type(factory).__name__}.")
+    if store.kind == "sqlite":
+        assert store.path is not None
+        return SQLiteSummaryView(view_path_for(store.path))
+    return PostgresSummaryView(store.postgres_conninfo())

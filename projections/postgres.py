@@ -29,7 +29,6 @@ import psycopg
 import psycopg_pool
 
 from domain.job import JobStatus
-from projections.failfast import RECONNECT_SECONDS, FailFast
 from projections.locks import AdvisoryLock, ExclusiveLock
 from projections.log import ReadLog
 from projections.projection import JobSummaryProjection
@@ -49,6 +48,7 @@ from projections.view import (
     JobSummaryView,
     catch_up_in,
 )
+from stores.postgres import RECONNECT_SECONDS, FailFast
 
 logger = logging.getLogger(__name__)
 
@@ -416,7 +416,8 @@ class PostgresSummaryView(JobSummaryView[Connection]):
 
 
 class FailFastPool(FailFast, psycopg_pool.ConnectionPool[Connection]):
-    """The view's pool: fails fast while the database is unreachable (``projections.failfast``)."""
+    """The view's pool: fails fast while the database is unreachable
+    (``stores.postgres.FailFast``)."""
 
 
 def _configure(connection: Connection) -> None:

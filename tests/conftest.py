@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from api.store import Store
 from domain.ledger import JobLedger
+from stores import Store
 
 BACKENDS = ("memory", "sqlite", "postgresql")
 ADMIN_URL = os.environ.get(

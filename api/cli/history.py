@@ -27,7 +27,6 @@ from eventsourcing.persistence import PersistenceError
 
 from api.schemas.history import HistoryEvent, history_data
 from api.schemas.jobs import JobOut
-from api.store import DEFAULT_DATABASE_URL, Store, StoreURLError
 from domain.audit import MAX_HISTORY_PAGE, HistoryEntry
 from domain.errors import (
     InvalidInputError,
@@ -36,6 +35,7 @@ from domain.errors import (
     UserNotFoundError,
 )
 from domain.ledger import JobLedger
+from stores import DEFAULT_DATABASE_URL, Store, StoreURLError
 
 #: A command needs a few connections, not the API's pool (PostgreSQL only; ignored elsewhere).
 CLI_POOL = {"POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2"}

@@ -31,10 +31,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from api.store import DEFAULT_DATABASE_URL, Store
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view, rebuild, verify
 from projections.rebuild import RebuildProgress
+from stores import DEFAULT_DATABASE_URL, Store
 
 MAX_LISTED_DIFFERENCES = 50
 
@@ -211,7 +211,7 @@ def _opened(console: Console) -> Iterator[tuple[Store, JobLedger, JobSummaryView
         return
     try:
         try:
-            view = open_view(ledger)
+            view = open_view(store)
         except Exception as error:
             _error(console, error)
             yield None

@@ -11,7 +11,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from api.settings import Settings, SettingsError
-from api.store import StoreURLError
+from stores import StoreURLError
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 

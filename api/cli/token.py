@@ -9,9 +9,9 @@ from typing import Any
 
 from api.cli.users import open_ledger
 from api.settings import Settings, SettingsError
-from api.store import StoreURLError
 from api.tokens import Tokens
 from domain.errors import JobLedgerError
+from stores import StoreURLError
 
 MAX_TTL_SECONDS = 365 * 24 * 3600
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

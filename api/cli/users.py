@@ -13,10 +13,10 @@ import sys
 from typing import Any
 
 from api.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Passwords
-from api.store import DEFAULT_DATABASE_URL, Store, StoreURLError
 from domain.errors import JobLedgerError
 from domain.ledger import JobLedger
 from domain.user import Role
+from stores import DEFAULT_DATABASE_URL, Store, StoreURLError
 
 
 def register(subparsers: Any) -> None:

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer
 
-from api.store import Store
 from bench.crud_baseline import jobs
 from bench.crud_baseline.schemas import (
     Completion,
@@ -30,6 +29,7 @@ from bench.crud_baseline.schemas import (
     UserOut,
 )
 from bench.crud_baseline.store import JobTable, PostgresJobTable, Row, SQLiteJobTable
+from stores import Store
 
 DATABASE_URL_VARIABLE = "CRUD_BASELINE_DATABASE_URL"
 SECRET_VARIABLE = "JOBLEDGER_JWT_SECRET"

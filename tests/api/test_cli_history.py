@@ -20,10 +20,10 @@ import pytest
 
 from api.cli import main
 from api.schemas.jobs import JobOut
-from api.store import Store
 from domain.job import Job
 from domain.ledger import JobLedger
 from domain.user import Role
+from stores import Store
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
 EXPORT_EVENTS = 100_000

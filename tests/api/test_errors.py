@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from api.probe import PROBE_TIMEOUT_SECONDS
-from api.store import Store
+from projections.lag import PROBE_TIMEOUT_SECONDS
+from stores import Store
 from tests.api.client import AppClient
 from tests.api.conftest import People, assert_problem, create_job
 

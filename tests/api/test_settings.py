@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import SECRET_FILE_NAME, Settings, SettingsError, load_or_create_secret
-from api.store import StoreURLError
+from stores import StoreURLError
 
 
 def test_defaults_are_safe(tmp_path: Path) -> None:

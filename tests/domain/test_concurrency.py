@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from api.store import Store
 from domain.errors import ConcurrencyExhaustedError, InvalidTransitionError
 from domain.job import Job, JobStatus
 from domain.ledger import JobLedger
+from stores import Store
 from tests.domain.helpers import WORKER, job_in_status, run_together
 
 

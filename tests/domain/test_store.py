@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from api.store import SQLITE_BUSY_TIMEOUT_SECONDS, Store, StoreURLError
 from domain.errors import LedgerUnavailableError
 from domain.ledger import JobLedger
+from stores import Store, StoreURLError
+from stores.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 
 @pytest.mark.parametrize(

@@ -9,18 +9,19 @@ import pytest
 
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view
+from stores import Store
 
 MakeView = Callable[..., JobSummaryView[Any]]
 MakeRunner = Callable[..., ProjectionRunner]
 
 
 @pytest.fixture
-def make_view(ledger: JobLedger) -> Iterator[MakeView]:
+def make_view(store_url: str) -> Iterator[MakeView]:
     """Opens views of the store (several views of one store act like several processes)."""
     opened: list[JobSummaryView[Any]] = []
 
-    def make(on: JobLedger | None = None) -> JobSummaryView[Any]:
-        view = open_view(on or ledger)
+    def make() -> JobSummaryView[Any]:
+        view = open_view(Store.from_url(store_url))
         opened.append(view)
         return view
 

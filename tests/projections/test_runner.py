@@ -93,7 +93,7 @@ def test_one_runner_is_active_and_a_standby_takes_over(
     make_runner: MakeRunner, make_ledger: Any,
 ) -> None:  # fmt: skip
     second_ledger = ledger if backend == "memory" else make_ledger()
-    second_view = view if backend == "memory" else make_view(second_ledger)
+    second_view = view if backend == "memory" else make_view()
     runners = [make_runner(), make_runner(second_ledger, second_view)]
     rng = random.Random(5)
     job_ids: list[Any] = []

@@ -20,11 +20,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.store import Store
 from domain.errors import LedgerUnavailableError
 from domain.ledger import JobLedger
 from projections import MemorySummaryView, ProjectionRunner, open_view
 from projections import runner as runner_module
+from stores import Store
 from tests.reliability.conftest import PrivatePostgres
 from tests.reliability.conftest import private_postgres as private_postgres
 
@@ -34,9 +34,13 @@ READERS = 4
 
 
 @pytest.fixture
-def restarting_ledger(private_postgres: PrivatePostgres) -> Iterator[JobLedger]:
-    url = private_postgres.create_database("jobledger_restart")
-    ledger = JobLedger(env=Store.from_url(url).ledger_env())
+def restarting_store(private_postgres: PrivatePostgres) -> Store:
+    return Store.from_url(private_postgres.create_database("jobledger_restart"))
+
+
+@pytest.fixture
+def restarting_ledger(restarting_store: Store) -> Iterator[JobLedger]:
+    ledger = JobLedger(env=restarting_store.ledger_env())
     try:
         yield ledger
     finally:
@@ -63,10 +67,10 @@ def create_when_back(ledger: JobLedger, timeout: float) -> int:
 
 @pytest.mark.slow
 def test_the_runner_catches_up_soon_after_a_database_restart(
-    private_postgres: PrivatePostgres, restarting_ledger: JobLedger
+    private_postgres: PrivatePostgres, restarting_store: Store, restarting_ledger: JobLedger
 ) -> None:
     ledger = restarting_ledger
-    view = open_view(ledger)
+    view = open_view(restarting_store)
     runner = ProjectionRunner(ledger, view).start()
     stop = threading.Event()
     readers = [

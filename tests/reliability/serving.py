@@ -30,8 +30,8 @@ from uuid import UUID
 
 import httpx
 
-from api.store import Store
 from domain.ledger import JobLedger
+from stores import Store
 
 HOST = "127.0.0.1"
 ADMIN_EMAIL = "faults-admin@example.com"

@@ -36,6 +36,7 @@ import pytest
 from domain.job import Job, JobStatus
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view, rebuild
+from stores import Store
 
 EVENTS = 100_000
 KILLS = 20
@@ -116,12 +117,12 @@ def runner_process(store_url: str) -> Iterator[Any]:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_runners_killed_at_random_points_leave_the_table_a_rebuild_gives(
-    ledger: JobLedger, runner_process: Any
+    ledger: JobLedger, store_url: str, runner_process: Any
 ) -> None:
     rng = random.Random(SEED)
     write_history(ledger, EVENTS, rng)
     head = ledger.head()
-    view = open_view(ledger)
+    view = open_view(Store.from_url(store_url))
     try:
         positions = []
         for _ in range(KILLS):

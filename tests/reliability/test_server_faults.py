@@ -31,7 +31,8 @@ import httpx
 import psycopg
 import pytest
 
-from api.store import SQLITE_BUSY_TIMEOUT_SECONDS, Store
+from stores import Store
+from stores.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from tests.conftest import ADMIN_URL
 from tests.reliability.conftest import PrivatePostgres
 from tests.reliability.serving import (

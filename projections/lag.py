@@ -1,4 +1,5 @@
-"""A health probe that answers in bounded time, even when the store hangs.
+"""The lag probe: the log's head and the view's position, read in bounded time even when the
+store hangs (what the health check reports).
 
 The store's client retries a failing call for tens of seconds before giving up; a health check
 must answer long before that. The probe reads the log head and the view's position in a
@@ -11,9 +12,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from api.readmodel import ReadModel
 from domain.errors import JobLedgerError, LedgerUnavailableError
 from domain.ledger import JobLedger
+from projections.readmodel import ReadModel
 
 PROBE_TIMEOUT_SECONDS = 3.0
 
@@ -34,7 +35,7 @@ class _Read:
         self.result: Positions | JobLedgerError | None = None
 
 
-class HealthProbe:
+class LagProbe:
     """Reads the head and the view's position within ``timeout`` seconds, or raises 503."""
 
     def __init__(
