@@ -180,15 +180,21 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
 
         Errors are the library's: its transaction rolls back and translates them. Waiting for
         the write lock ends at ``deadline`` (a ``time.monotonic()`` instant) when one is given.
+
+        The cursor is closed here, before the writer is handed on. A failed insert's traceback
+        keeps it alive in a reference cycle; when the garbage collector, on whatever thread it
+        runs (the event loop's), finalised it later, it reset a statement on the writer while
+        the next command waited in SQLite for the file lock, holding the connection's mutex:
+        the collector blocked holding the GIL, and the whole process stalled a busy timeout.
         """
         pool = self.datastore.pool
         assert isinstance(pool, DurableSQLiteConnectionPool), "opened by DurableSQLiteFactory"
         writer = pool.acquire_writer(kwargs.get("deadline"))
         try:
             connection = writer.sqlite_connection
+            cursor = connection.cursor()
             try:
-                connection.execute("BEGIN")
-                cursor = connection.cursor()
+                cursor.execute("BEGIN")
                 notification_ids: list[int] = []
                 for s in stored_events:
                     key = s.originator_id
@@ -209,6 +215,8 @@ class SQLiteTimeIndexedRecorder(SQLiteApplicationRecorder):
                     type(error), error, error.__traceback__
                 )
                 raise
+            finally:
+                cursor.close()
             return notification_ids
         finally:
             pool.release_writer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -157,5 +158,50 @@ def test_sqlite_commands_queued_behind_a_locked_file_each_wait_one_timeout(
         holder.rollback()
         assert ledger.create_job(job_type="after", actor="a").job.job_type == "after"
     finally:
+        holder.close()
+        ledger.close()
+
+
+def _fails_unavailable(ledger: JobLedger) -> bool:
+    """Runs a command that fails for a locked store, and drops its error (it becomes garbage)."""
+    try:
+        ledger.create_job(job_type="fails", actor="a")
+    except LedgerUnavailableError:
+        return True
+    return False
+
+
+def test_collecting_a_failed_writes_garbage_never_waits_for_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    """A failed insert leaves its cursor in a reference cycle (through the traceback). Were it
+    still open, the garbage collector, on any thread, would reset it on the writer connection
+    and so wait, holding the GIL, for a command waiting inside SQLite for the file lock: the
+    whole process stalled (seen as 503s after two busy timeouts)."""
+    path = tmp_path / "events.db"
+    env = {
+        **Store.from_url(f"sqlite:///{path}").ledger_env(),
+        "SQLITE_LOCK_TIMEOUT": "3",
+        JobLedger.WRITE_TIMEOUT_SECONDS: "3",
+    }
+    ledger = JobLedger(env=env)
+    holder = sqlite3.connect(path, isolation_level=None)
+    gc.disable()
+    try:
+        ledger.create_job(job_type="t", actor="a")
+        holder.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            assert pool.submit(_fails_unavailable, ledger).result(30)
+            waiting = pool.submit(ledger.create_job, job_type="waits", actor="a")
+            time.sleep(0.5)
+            assert not waiting.done()
+            started = time.monotonic()
+            gc.collect()
+            collected_in = time.monotonic() - started
+            with pytest.raises(LedgerUnavailableError):
+                waiting.result(30)
+        assert collected_in < 1.0, f"gc.collect() waited {collected_in:.1f} s for the writer"
+    finally:
+        gc.enable()
         holder.close()
         ledger.close()
