@@ -67,7 +67,7 @@ class Settings:
         secret = env.get("JOBLEDGER_JWT_SECRET")
         return cls(
             jwt_secret=secret.encode() if secret else load_or_create_secret(data_dir),
-            database_url=env.get("JOBLEDGER_DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url=database_url(env),
             data_dir=data_dir,
             token_ttl_seconds=_int(env, "JOBLEDGER_TOKEN_TTL", 3600),
             host=env.get("JOBLEDGER_HOST", "127.0.0.1"),
@@ -75,6 +75,18 @@ class Settings:
             max_page_size=_int(env, "JOBLEDGER_MAX_PAGE_SIZE", MAX_PAGE_SIZE),
             public_progress=_bool(env, "JOBLEDGER_PUBLIC_PROGRESS", True),
         )
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """The store URL the environment names: ``JOBLEDGER_DATABASE_URL``, else the default."""
+    env = os.environ if environ is None else environ
+    return env.get("JOBLEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def configured_store(environ: Mapping[str, str] | None = None) -> Store:
+    """The store the environment names, without reading any other setting (no JWT secret is
+    created): what the command line opens. Raises StoreURLError for a malformed URL."""
+    return Store.from_url(database_url(environ))
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:

@@ -25,8 +25,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
+from api.cli.store import open_store_ledger
 from api.schemas.history import HistoryEvent, history_data
 from api.schemas.jobs import JobOut
+from api.settings import configured_store
 from domain.audit import MAX_HISTORY_PAGE, HistoryEntry
 from domain.errors import (
     InvalidInputError,
@@ -35,10 +37,9 @@ from domain.errors import (
     UserNotFoundError,
 )
 from domain.ledger import JobLedger
-from stores import DEFAULT_DATABASE_URL, Store, StoreURLError
+from stores import StoreURLError
 
 #: A command needs a few connections, not the API's pool (PostgreSQL only; ignored elsewhere).
-CLI_POOL = {"POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2"}
 #: Distinct actors whose emails are remembered during one run (users are few; bounded anyway).
 MAX_REMEMBERED_ACTORS = 10_000
 MAX_CHANGE_CHARS = 60
@@ -91,11 +92,10 @@ def history_command(args: argparse.Namespace) -> int:
 
 
 def open_ledger() -> JobLedger:
-    """The ledger on JOBLEDGER_DATABASE_URL, with a small pool (use it in a ``with`` block)."""
-    url = os.environ.get("JOBLEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
-    store = Store.from_url(url)
+    """The configured store's ledger (use it in a ``with`` block)."""
+    store = configured_store()
     try:
-        return JobLedger(env={**store.ledger_env(), **CLI_POOL})
+        return open_store_ledger()[1]
     except Exception as error:
         raise BadInput(f"could not open the store {store.describe()}: {error}") from error
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import signal
 import sys
 import threading
@@ -31,15 +30,15 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from api.cli.store import open_store_ledger
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view, rebuild, verify
 from projections.rebuild import RebuildProgress
-from stores import DEFAULT_DATABASE_URL, Store
+from stores import Store
 
 MAX_LISTED_DIFFERENCES = 50
 
 #: A command needs a few connections, not the API's pool (PostgreSQL only; ignored elsewhere).
-CLI_POOL = {"POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "4"}
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -201,10 +200,8 @@ def run_command(args: argparse.Namespace) -> int:
 @contextmanager
 def _opened(console: Console) -> Iterator[tuple[Store, JobLedger, JobSummaryView[Any]] | None]:
     """The store, its ledger and its view (None, after printing why, when they cannot open)."""
-    url = os.environ.get("JOBLEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
     try:
-        store = Store.from_url(url)
-        ledger = JobLedger(env={**store.ledger_env(), **CLI_POOL})
+        store, ledger = open_store_ledger()
     except Exception as error:
         _error(console, error)
         yield None

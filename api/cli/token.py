@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Any
 
-from api.cli.users import open_ledger
+from api.cli.store import open_ledger
 from api.settings import Settings, SettingsError
 from api.tokens import Tokens
 from domain.errors import JobLedgerError

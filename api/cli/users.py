@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from typing import Any
 
+from api.cli.store import open_ledger
 from api.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Passwords
 from domain.errors import JobLedgerError
-from domain.ledger import JobLedger
 from domain.user import Role
-from stores import DEFAULT_DATABASE_URL, Store, StoreURLError
+from stores import StoreURLError
 
 
 def register(subparsers: Any) -> None:
@@ -90,12 +89,6 @@ def read_password() -> str | None:
         )
         return None
     return password
-
-
-def open_ledger() -> JobLedger:
-    """The ledger on JOBLEDGER_DATABASE_URL (use it in a ``with`` block)."""
-    url = os.environ.get("JOBLEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)
-    return JobLedger(env=Store.from_url(url).ledger_env())
 
 
 def cli_actor() -> str:
