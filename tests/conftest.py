@@ -53,6 +53,18 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def on_backends(*names: str) -> pytest.MarkDecorator:
+    """Runs a test on these backends only (every test that takes ``backend`` or ``store_url``
+    runs on all three unless it says otherwise), with the reason in its docstring."""
+    unknown = set(names) - set(BACKENDS)
+    assert not unknown, f"unknown backends {sorted(unknown)}; choose from {BACKENDS}"
+    return pytest.mark.parametrize("backend", names)
+
+
+#: For tests of the HTTP layer's own rules, which no store changes: one fast backend.
+MEMORY_ONLY = on_backends("memory")
+
+
 @pytest.fixture
 def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A database URL for an empty store of the current backend."""

@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.groupcommit import GroupCommit
 from domain.job import Job
 from domain.ledger import JobLedger, JobSave
+from tests.conftest import on_backends
 from tests.domain.helpers import ACTOR, WORKER, run_together
 
 
@@ -90,7 +91,7 @@ def _pending_command(ledger: JobLedger, job: Job) -> JobSave:
     return JobSave(job, job.collect_events())
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@on_backends("sqlite", "postgresql")
 def test_a_batch_with_a_lost_race_saves_the_others_once(
     make_ledger: Callable[[], JobLedger],
 ) -> None:

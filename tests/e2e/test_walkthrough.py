@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import on_backends
+
 PASSWORD = "correct horse battery"
 STARTUP_SECONDS = 30
 
@@ -111,7 +113,7 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@on_backends("sqlite", "postgresql")
 def test_the_readme_walkthrough(server: Server, http: httpx.Client) -> None:
     assert f"serving {server.url}" in server.output()
 
@@ -149,7 +151,7 @@ def test_the_readme_walkthrough(server: Server, http: httpx.Client) -> None:
     assert "Application shutdown complete." in server.output()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@on_backends("sqlite", "postgresql")
 def test_the_original_apis_checks(http: httpx.Client) -> None:
     admin = bearer(ok(http.post("/api/v1/auth/setup",
                                 json={"email": "admin@example.com", "password": PASSWORD}),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import time
 from contextlib import closing
 from typing import Any
 from uuid import UUID
@@ -20,6 +19,7 @@ import pytest
 from api.cli import main
 from domain.ledger import JobLedger
 from projections import JobSummaryView, PostgresSummaryView, ProjectionRunner, SQLiteSummaryView
+from tests.eventually import eventually
 from tests.projections.helpers import random_command
 
 #: For tests that need the CLI's process to see the test's store.
@@ -71,7 +71,7 @@ def test_status_shows_position_head_lag_and_runner(
 def test_status_names_the_active_runner(
     cli: Any, backend: str, written: int, runner: ProjectionRunner
 ) -> None:
-    assert _eventually_active(runner)
+    eventually(lambda: runner.active, what="the runner becoming active")
 
     status, out, _ = cli("status")
 
@@ -131,10 +131,3 @@ def _corrupt_error_count(view: JobSummaryView[Any], job_id: UUID) -> None:
         assert isinstance(view, PostgresSummaryView)
         with psycopg.connect(**view.conninfo) as db:
             db.execute("UPDATE job_summary SET error_count = 99 WHERE id = %s", (job_id,))
-
-
-def _eventually_active(runner: ProjectionRunner) -> bool:
-    deadline = time.monotonic() + 5
-    while not runner.active and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return runner.active

@@ -15,6 +15,8 @@ import pytest
 
 from domain.ledger import JobLedger
 from projections import JobQuery, JobSummaryView, ProjectionRunner, verify
+from tests.conftest import on_backends
+from tests.eventually import eventually
 from tests.projections.conftest import MakeRunner, MakeView
 from tests.projections.helpers import folded, random_command
 
@@ -69,7 +71,7 @@ def test_wait_for_sees_another_processs_runner_within_milliseconds(
     assert 0.05 <= time.perf_counter() - started < 1.0
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@on_backends("sqlite", "postgresql")
 def test_a_local_wait_for_what_an_earlier_runner_applied_returns_at_once(
     ledger: JobLedger, view: JobSummaryView[Any], make_view: MakeView, make_runner: MakeRunner
 ) -> None:
@@ -82,7 +84,7 @@ def test_a_local_wait_for_what_an_earlier_runner_applied_returns_at_once(
 
     fresh = make_view()
     runner = make_runner(ledger, fresh)
-    assert _eventually(lambda: runner.active)
+    eventually(lambda: runner.active, what="the runner becoming active")
     started = time.perf_counter()
     assert fresh.wait_for(position, timeout=2.0, local=True)
     assert time.perf_counter() - started < 0.5
@@ -100,7 +102,7 @@ def test_one_runner_is_active_and_a_standby_takes_over(
     for _ in range(60):
         random_command(rng.choice((ledger, second_ledger)), rng, job_ids)
 
-    assert _eventually(lambda: sum(r.active for r in runners) == 1)
+    eventually(lambda: sum(r.active for r in runners) == 1, what="exactly one active runner")
     assert view.wait_for(ledger.head(), timeout=5.0)
     for _ in range(10):
         assert sum(r.active for r in runners) == 1
@@ -111,13 +113,13 @@ def test_one_runner_is_active_and_a_standby_takes_over(
     active = next(r for r in runners if r.active)
     standby = next(r for r in runners if not r.active)
     active.stop()
-    assert _eventually(lambda: standby.active), "the standby runner took over"
+    eventually(lambda: standby.active, what="the standby runner taking over")
     for _ in range(20):
         random_command(ledger, rng, job_ids)
     assert view.wait_for(ledger.head(), timeout=5.0)
     assert {row.id: row for row in view.rows()} == folded(ledger, job_ids)
     standby.stop()
-    assert _eventually(lambda: view.runner_holder() is None)
+    eventually(lambda: view.runner_holder() is None, what="the runner lock being released")
 
 
 def test_a_failing_runner_logs_loudly_and_restarts_with_backoff(
@@ -145,12 +147,3 @@ def test_a_failing_runner_logs_loudly_and_restarts_with_backoff(
     assert len(failures_logged) == 3
     assert all(r.levelno == logging.ERROR and r.exc_info for r in failures_logged)
     assert {row.id: row for row in view.rows()} == folded(ledger, job_ids)
-
-
-def _eventually(condition: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return bool(condition())

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,16 +333,6 @@ def verify_projection(store_url: str) -> None:
     )  # fmt: skip
     assert result.returncode == 0, f"verify exited {result.returncode}:\n{result.stdout}\n" \
                                    f"{result.stderr}"  # fmt: skip
-
-
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05) -> float:
-    """Polls ``condition()`` until it is true; returns the seconds that took (AssertionError
-    after ``timeout``)."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"not within {timeout} s"
-        time.sleep(interval)
-    return time.monotonic() - started
 
 
 def current(base_url: str, token: str, catch_up_seconds: float = 1.0) -> bool:

@@ -37,6 +37,8 @@ from domain.job import Job, JobStatus
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view, rebuild
 from stores import Store
+from tests.conftest import on_backends
+from tests.eventually import eventually
 
 EVENTS = 100_000
 KILLS = 20
@@ -115,7 +117,7 @@ def runner_process(store_url: str) -> Iterator[Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@on_backends("sqlite", "postgresql")
 def test_runners_killed_at_random_points_leave_the_table_a_rebuild_gives(
     ledger: JobLedger, store_url: str, runner_process: Any
 ) -> None:
@@ -128,7 +130,8 @@ def test_runners_killed_at_random_points_leave_the_table_a_rebuild_gives(
         for _ in range(KILLS):
             before = view.position()
             process = runner_process()
-            _wait_until(lambda before=before: view.position() > before)
+            eventually(lambda before=before: view.position() > before, 30.0,
+                       what="progress of the runner process")  # fmt: skip
             time.sleep(rng.uniform(0.0, MAX_KILL_DELAY))
             process.send_signal(signal.SIGKILL)
             process.wait()
@@ -150,13 +153,6 @@ def test_runners_killed_at_random_points_leave_the_table_a_rebuild_gives(
     finally:
         view.close()
     print(f"seed {SEED}: positions after each kill {positions} of {head}")
-
-
-def _wait_until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the runner process made no progress"
-        time.sleep(0.002)
 
 
 def _table_hash(view: JobSummaryView[Any]) -> str:

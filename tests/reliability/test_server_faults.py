@@ -33,7 +33,8 @@ import pytest
 
 from stores import Store
 from stores.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from tests.conftest import ADMIN_URL
+from tests.conftest import ADMIN_URL, on_backends
+from tests.eventually import eventually
 from tests.reliability.conftest import PrivatePostgres
 from tests.reliability.serving import (
     ServeProcess,
@@ -42,7 +43,6 @@ from tests.reliability.serving import (
     check_acknowledged,
     current,
     verify_projection,
-    wait_until,
 )
 
 KILLS = 5
@@ -56,7 +56,7 @@ LOCKED_SECONDS = 8.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@on_backends("sqlite", "postgresql")
 def test_kill_9_during_a_burst_loses_nothing_acknowledged(store_url: str, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     acks = []
@@ -100,7 +100,7 @@ def assert_survived(server: ServeProcess, traffic: Traffic) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["postgresql"])
+@on_backends("postgresql")
 def test_terminated_connections_are_survived(store_url: str, tmp_path: Path) -> None:
     server = ServeProcess(store_url, tmp_path)
     try:
@@ -111,7 +111,8 @@ def test_terminated_connections_are_survived(store_url: str, tmp_path: Path) -> 
                 assert terminate_backends(store_url) > 0
                 traffic.wait_for_requests(100 * (round_ + 2))
             terminated_at = time.monotonic()
-        recovered = wait_until(lambda: current(server.url, token), RECOVERY_SECONDS)
+        recovered = eventually(lambda: current(server.url, token), RECOVERY_SECONDS,
+                               what="a current read model")
         print(
             f"{traffic.outcomes.statuses}; current again {time.monotonic() - terminated_at:.1f} s"
             f" after the last termination (probe {recovered:.1f} s)"
@@ -138,7 +139,8 @@ def test_a_database_restart_is_survived(private_postgres: PrivatePostgres, tmp_p
             during = traffic.outcomes.total() - before
             unavailable = len(traffic.outcomes.unavailable_seconds)
             private_postgres.start()
-            recovered = wait_until(lambda: current(server.url, token), RECOVERY_SECONDS)
+            recovered = eventually(lambda: current(server.url, token), RECOVERY_SECONDS,
+                               what="a current read model")
         print(
             f"{traffic.outcomes.statuses}; {during} requests while down; current again "
             f"{recovered:.1f} s after the restart; 503s took up to "
@@ -166,7 +168,7 @@ print("released", flush=True)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"])
+@on_backends("sqlite")
 def test_a_held_write_lock_gives_503_after_the_busy_timeout(store_url: str, tmp_path: Path) -> None:
     server = ServeProcess(store_url, tmp_path)
     holder = None
@@ -189,7 +191,8 @@ def test_a_held_write_lock_gives_503_after_the_busy_timeout(store_url: str, tmp_
             holder.stdin.write("\n")
             holder.stdin.flush()
             assert holder.stdout.readline().strip() == "released"
-            released = wait_until(lambda: current(server.url, token), RECOVERY_SECONDS)
+            released = eventually(lambda: current(server.url, token), RECOVERY_SECONDS,
+                               what="a current read model")
         outcomes = traffic.outcomes
         print(
             f"{outcomes.statuses}; 503s took {min(outcomes.unavailable_seconds, default=0):.1f}"

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import on_backends
 from tests.reliability.serving import ServeProcess, admin_token
 
 REQUESTS = int(os.environ.get("JOBLEDGER_SOAK_REQUESTS", "16000"))
@@ -83,7 +84,7 @@ class Soak:
 
 @pytest.mark.soak
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"])
+@on_backends("sqlite")
 def test_memory_levels_off_over_many_requests(store_url: str, tmp_path: Path) -> None:
     server = ServeProcess(store_url, tmp_path)
     try:
