@@ -41,7 +41,7 @@ from domain.errors import (
 )
 from domain.groupcommit import GroupCommit
 from domain.job import Job
-from domain.retries import back_off, store_errors
+from domain.retries import store_errors, until_saved
 from domain.users import UserAccounts
 
 logger = logging.getLogger(__name__)
@@ -224,26 +224,22 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
     ) -> CommandResult:
         deadline = self._deadline()
+
+        def attempt(job: Job) -> CommandResult:
+            if expected_version is not None and job.version != expected_version:
+                raise VersionMismatchError(job_id, expected_version, job.version)
+            command(job)
+            return CommandResult(job, self._save_job(job, deadline))
+
         with self._locked(job_id, deadline), store_errors():
-            job, fresh = self._jobs.cached(job_id), False
-            if job is None:
-                job, fresh = self._jobs.fresh(job_id), True
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    if expected_version is not None and job.version != expected_version:
-                        raise VersionMismatchError(job_id, expected_version, job.version)
-                    command(job)
-                    position = self._save_job(job, deadline)
-                except (JobConflictError, VersionMismatchError):
-                    if fresh:
-                        raise
-                except IntegrityError:
-                    if fresh:
-                        back_off(attempt)
-                else:
-                    return CommandResult(job, position)
-                job, fresh = self._jobs.fresh(job_id), True
-            raise ConcurrencyExhaustedError(job_id, self.max_attempts)
+            return until_saved(
+                attempt,
+                lambda: self._jobs.fresh(job_id),
+                cached=self._jobs.cached(job_id),
+                stale=(JobConflictError, VersionMismatchError),
+                attempts=self.max_attempts,
+                exhausted=lambda: ConcurrencyExhaustedError(job_id, self.max_attempts),
+            )
 
     def _replay_create(self, attempted: Job) -> CommandResult:
         original = self._load(attempted.id, version=1)

@@ -1,8 +1,9 @@
 """UserAccounts: the ledger's user use cases (setup once, register, change, list, failed logins).
 
 A mixin of ``JobLedger``: users live in the same application and log as the jobs. Every command
-loads, calls one method on the ``User`` (or the ``UserDirectory``), and saves; a save that loses an
-optimistic-concurrency race (another process changed the same user) is retried on fresh state.
+loads, calls the ``User``'s (or the ``UserDirectory``'s) methods, and saves their events at once;
+a save that loses an optimistic-concurrency race (another process changed the same user) is
+retried on fresh state (``domain.retries.until_saved``).
 
 Every request reads its caller, so users are kept in a cache and caught up with the store on each
 read (one select of newer events, nothing decoded when there are none): a user disabled through
@@ -27,11 +28,13 @@ from domain.errors import (
     UserExistsError,
     UserNotFoundError,
 )
-from domain.retries import back_off, store_errors
+from domain.retries import store_errors, until_saved
 from domain.user import DIRECTORY_ID, Role, User, UserDirectory, user_id_for
 
 MAX_USER_ATTEMPTS = 12
 USER_CACHE_SIZE = 1024
+#: The furthest a page of the user list may start.
+MAX_USER_OFFSET = 1_000_000
 
 
 class UserAccounts(Application[UUID]):
@@ -60,31 +63,32 @@ class UserAccounts(Application[UUID]):
         self, *, email: str, role: Role | str, password_hash: str, actor: str
     ) -> User:
         """Registers a user; raises UserExistsError when the email is taken."""
+
+        def attempt(user: User) -> User:
+            if self._find(user.id) is not None:
+                raise UserExistsError(user.email)
+            directory = self._directory() or UserDirectory.create(actor=actor)
+            directory.add(user, actor=actor)
+            self.save(directory, user)
+            self._users.remember(user)
+            return user
+
         with self._users_lock, store_errors():
-            for attempt in range(1, MAX_USER_ATTEMPTS + 1):
-                user = User.register(
+            return until_saved(
+                attempt,
+                lambda: User.register(
                     email=email, role=role, password_hash=password_hash, actor=actor
-                )
-                if self._find(user.id) is not None:
-                    raise UserExistsError(user.email)
-                directory = self._directory() or UserDirectory.create(actor=actor)
-                directory.add(user, actor=actor)
-                try:
-                    self.save(directory, user)
-                except IntegrityError:
-                    back_off(attempt)
-                else:
-                    self._users.remember(user)
-                    return user
-        raise LedgerUnavailableError("Users are being registered too fast; retry later.")
+                ),
+                attempts=MAX_USER_ATTEMPTS,
+                exhausted=lambda: LedgerUnavailableError(
+                    "Users are being registered too fast; retry later."
+                ),
+            )
 
     def get_user(self, user_id: UUID) -> User:
         """Returns the user with this id."""
         with store_errors():
-            user = self._find(user_id)
-        if user is None:
-            raise UserNotFoundError(user_id)
-        return user
+            return self._existing(user_id)
 
     def find_user(self, email: str) -> User:
         """Returns the user with this email (raises InvalidInputError when it is not an email)."""
@@ -98,47 +102,81 @@ class UserAccounts(Application[UUID]):
             page = [self.get_user(user_id) for user_id in user_ids[offset : offset + limit]]
         return page, len(user_ids)
 
+    def update_user(
+        self,
+        user_id: UUID,
+        *,
+        role: Role | str | None = None,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+        actor: str,
+    ) -> User:
+        """Changes a user's role, password and whether it is disabled, in one save: all or none.
+
+        Changes that are given and differ from the user's state are recorded, in that order. An
+        admin cannot take away their own admin role, and nobody can disable themself.
+        """
+        if actor == str(user_id) and role is not None and role != Role.ADMIN:
+            raise UserConflictError("Admins cannot take away their own admin role.")
+        if actor == str(user_id) and disabled is True:
+            raise UserConflictError("Users cannot disable themselves.")
+
+        def change(user: User) -> None:
+            if role is not None:
+                user.change_role(role, actor=actor)
+            if disabled is True:
+                user.disable(actor=actor)
+            if disabled is False:
+                user.enable(actor=actor)
+            if password_hash is not None:
+                user.change_password(password_hash, actor=actor)
+
+        return self._change(user_id, change)
+
     def change_role(self, user_id: UUID, role: Role | str, *, actor: str) -> User:
         """Gives a user another role; an admin cannot demote themself."""
-        if actor == str(user_id) and role != Role.ADMIN:
-            raise UserConflictError("Admins cannot take away their own admin role.")
-        return self._change(user_id, lambda user: user.change_role(role, actor=actor))
+        return self.update_user(user_id, role=role, actor=actor)
 
     def change_password(self, user_id: UUID, password_hash: str, *, actor: str) -> User:
         """Replaces a user's password hash."""
-        return self._change(
-            user_id, lambda user: user.change_password(password_hash, actor=actor)
-        )
+        return self.update_user(user_id, password_hash=password_hash, actor=actor)
 
     def disable_user(self, user_id: UUID, *, actor: str) -> User:
         """Disables a user: no more logins, and the user's tokens are refused at once."""
-        if actor == str(user_id):
-            raise UserConflictError("Users cannot disable themselves.")
-        return self._change(user_id, lambda user: user.disable(actor=actor))
+        return self.update_user(user_id, disabled=True, actor=actor)
 
     def enable_user(self, user_id: UUID, *, actor: str) -> User:
         """Enables a disabled user again."""
-        return self._change(user_id, lambda user: user.enable(actor=actor))
+        return self.update_user(user_id, disabled=False, actor=actor)
 
     def record_failed_login(self, user_id: UUID) -> User:
         """Counts a failed login; raises LoginThrottledError when the account is already locked."""
         return self._change(user_id, lambda user: user.fail_login())
 
     def _change(self, user_id: UUID, command: Callable[[User], None]) -> User:
+        """Runs ``command`` on the user as the store has it, and saves its events at once."""
+
+        def attempt(user: User) -> User:
+            command(user)
+            self.save(user)
+            self._users.remember(user)
+            return user
+
         with self._users_lock, store_errors():
-            for attempt in range(1, MAX_USER_ATTEMPTS + 1):
-                user = self._find(user_id)
-                if user is None:
-                    raise UserNotFoundError(user_id)
-                command(user)
-                try:
-                    self.save(user)
-                except IntegrityError:
-                    back_off(attempt)
-                else:
-                    self._users.remember(user)
-                    return user
-        raise LedgerUnavailableError(f"User {user_id} is changing too fast; retry later.")
+            return until_saved(
+                attempt,
+                lambda: self._existing(user_id),
+                attempts=MAX_USER_ATTEMPTS,
+                exhausted=lambda: LedgerUnavailableError(
+                    f"User {user_id} is changing too fast; retry later."
+                ),
+            )
+
+    def _existing(self, user_id: UUID) -> User:
+        user = self._find(user_id)
+        if user is None:
+            raise UserNotFoundError(user_id)
+        return user
 
     def _find(self, user_id: UUID) -> User | None:
         try:

@@ -1,6 +1,10 @@
-"""The job's rules (DESIGN section 2) through the ledger, on every store."""
+"""The job's rules (DESIGN section 2), and the user update use case, through the ledger, on
+every store."""
 
 from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -9,10 +13,13 @@ from domain.errors import (
     InvalidInputError,
     JobNotFoundError,
     ProgressConflictError,
+    UserConflictError,
+    UserNotFoundError,
     VersionMismatchError,
 )
 from domain.job import MAX_DETAILS_BYTES, MAX_ERROR_LOG, MAX_MESSAGE_CHARS, Job, JobStatus
 from domain.ledger import JobLedger
+from domain.user import Role, User
 from tests.domain.helpers import ACTOR, WORKER, job_in_status, stored_event_count
 
 
@@ -210,3 +217,102 @@ def test_idempotent_create_returns_the_same_job(ledger: JobLedger) -> None:
         )
     with pytest.raises(InvalidInputError):
         ledger.create_job(job_type="import", actor=ACTOR, idempotency_key="k" * 201)
+
+
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
+NEW_HASH = HASH.replace("aGFz", "bmV3")
+
+
+def _admin_and_member(ledger: JobLedger) -> tuple[User, User]:
+    admin = ledger.set_up_admin(email="admin@example.com", password_hash=HASH)
+    member = ledger.register_user(
+        email="ada@example.com", role=Role.MEMBER, password_hash=HASH, actor=str(admin.id)
+    )
+    return admin, member
+
+
+def _user_events(ledger: JobLedger, user_id: UUID) -> list[tuple[type[Any], str]]:
+    return [(type(e), e.actor) for e in ledger.events.get(user_id)]
+
+
+def test_update_user_makes_every_change_in_one_save(
+    ledger: JobLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, member = _admin_and_member(ledger)
+    saves: list[tuple[Any, ...]] = []
+    save = ledger.save
+
+    def counted(*objs: Any, **kwargs: Any) -> Any:
+        saves.append(objs)
+        return save(*objs, **kwargs)
+
+    monkeypatch.setattr(ledger, "save", counted)
+
+    user = ledger.update_user(
+        member.id, role=Role.WORKER, password_hash=NEW_HASH, disabled=True, actor=str(admin.id)
+    )
+
+    assert len(saves) == 1
+    assert (user.role, user.password_hash, user.disabled) == (Role.WORKER, NEW_HASH, True)
+    assert _user_events(ledger, member.id) == [
+        (User.Registered, str(admin.id)),
+        (User.RoleChanged, str(admin.id)),
+        (User.Disabled, str(admin.id)),
+        (User.PasswordChanged, str(admin.id)),
+    ]
+    fresh = ledger.get_user(member.id)
+    assert (fresh.role, fresh.disabled, fresh.version) == (Role.WORKER, True, 4)
+    enabled = ledger.update_user(member.id, role=Role.WORKER, disabled=False, actor="cli:root")
+    assert enabled.disabled is False and enabled.version == 5
+    assert _user_events(ledger, member.id)[-1] == (User.Enabled, "cli:root")
+
+
+def test_update_user_records_nothing_when_nothing_changes(ledger: JobLedger) -> None:
+    admin, member = _admin_and_member(ledger)
+
+    user = ledger.update_user(member.id, role=Role.MEMBER, disabled=False, actor=str(admin.id))
+
+    assert user.version == 1 and len(_user_events(ledger, member.id)) == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"role": Role.WORKER, "password_hash": "not a hash"},
+        {"disabled": True, "password_hash": "$" * 1_001},
+        {"role": "root", "disabled": True},
+        {"role": Role.WORKER, "disabled": True, "actor": ""},
+    ],
+)
+def test_update_user_refuses_bad_input_and_records_nothing(
+    ledger: JobLedger, changes: dict[str, Any]
+) -> None:
+    admin, member = _admin_and_member(ledger)
+
+    with pytest.raises(InvalidInputError):
+        ledger.update_user(member.id, **{"actor": str(admin.id), **changes})
+
+    assert len(_user_events(ledger, member.id)) == 1
+    user = ledger.get_user(member.id)
+    assert (user.role, user.disabled, user.password_hash) == (Role.MEMBER, False, HASH)
+
+
+def test_admins_cannot_demote_or_disable_themselves_even_with_other_changes(
+    ledger: JobLedger,
+) -> None:
+    admin, _ = _admin_and_member(ledger)
+    actor = str(admin.id)
+
+    for changes in ({"role": Role.MEMBER}, {"password_hash": NEW_HASH, "disabled": True}):
+        with pytest.raises(UserConflictError):
+            ledger.update_user(admin.id, actor=actor, **changes)
+
+    assert len(_user_events(ledger, admin.id)) == 1
+    assert ledger.update_user(admin.id, password_hash=NEW_HASH, actor=actor).version == 2
+
+
+def test_update_user_of_an_unknown_user_is_not_found(ledger: JobLedger) -> None:
+    admin, _ = _admin_and_member(ledger)
+
+    with pytest.raises(UserNotFoundError):
+        ledger.update_user(uuid4(), role=Role.WORKER, actor=str(admin.id))
