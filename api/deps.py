@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import NotAuthenticatedError, PermissionDeniedError
 from api.passwords import Passwords
+from api.policy import may_act_as_owner, may_see
 from api.settings import Settings
 from api.tokens import LEEWAY_SECONDS, Claims, Tokens
 from domain.errors import InvalidInputError, JobNotFoundError, UserNotFoundError
@@ -155,11 +156,6 @@ def _parse_job_id(job_id: str) -> UUID:
 JobId = Annotated[UUID, Depends(path_job_id)]
 
 
-def may_see(user: User, job: Job) -> bool:
-    """Workers and admins see every job; members see the jobs they created."""
-    return user.role is not Role.MEMBER or job.created_by == str(user.id)
-
-
 async def visible_job(
     request: Request,
     user: CurrentUser,
@@ -186,7 +182,7 @@ VisibleJob = Annotated[Job, Depends(visible_job)]
 
 async def owned_job(user: CurrentUser, job: VisibleJob) -> Job:
     """The job, when the caller created it or is an admin; 403 for a worker who only sees it."""
-    if user.role is not Role.ADMIN and job.created_by != str(user.id):
+    if not may_act_as_owner(user, job):
         raise PermissionDeniedError("Only the job's owner or an admin may do this.")
     return job
 

@@ -33,6 +33,8 @@ MAX_RESULT_BYTES = 16 * 1024
 MAX_DATA_BYTES = 32 * 1024
 MAX_JSON_DEPTH = 32
 MAX_ITEMS = 2**53 - 1
+#: The highest version a request may name (larger integers are not exact in JSON).
+MAX_VERSION = 2**53
 
 
 class JobStatus(StrEnum):

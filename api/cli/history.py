@@ -26,7 +26,7 @@ from uuid import UUID
 from eventsourcing.persistence import PersistenceError
 
 from api.cli.store import open_store_ledger
-from api.schemas.history import HistoryEvent, history_data
+from api.schemas.history import ActorEmails, HistoryEvent, history_data
 from api.schemas.jobs import JobOut
 from api.settings import configured_store
 from domain.audit import MAX_HISTORY_PAGE, HistoryEntry
@@ -39,9 +39,6 @@ from domain.errors import (
 from domain.ledger import JobLedger
 from stores import StoreURLError
 
-#: A command needs a few connections, not the API's pool (PostgreSQL only; ignored elsewhere).
-#: Distinct actors whose emails are remembered during one run (users are few; bounded anyway).
-MAX_REMEMBERED_ACTORS = 10_000
 MAX_CHANGE_CHARS = 60
 PROG = "jobledger history"
 
@@ -115,7 +112,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _dispatch(args: argparse.Namespace, ledger: JobLedger, out: TextIO) -> None:
-    emails = Emails(ledger)
+    emails = ActorEmails(ledger)
     if args.all:
         since = None if args.since is None else parse_time(args.since, "--since")
         _write(out, _export_lines(ledger, since, emails, as_json=args.json))
@@ -131,27 +128,6 @@ def _dispatch(args: argparse.Namespace, ledger: JobLedger, out: TextIO) -> None:
                          for e in entries))
         else:
             _write(out, _timeline(args.job_uuid, entries, emails))
-
-
-class Emails:
-    """Actor ids to emails for the command line, which may see them all."""
-
-    def __init__(self, ledger: JobLedger) -> None:
-        self.ledger = ledger
-        self._known: dict[str, str | None] = {}
-
-    def email(self, actor: str) -> str | None:
-        if actor not in self._known:
-            if len(self._known) >= MAX_REMEMBERED_ACTORS:
-                self._known.clear()
-            self._known[actor] = self._lookup(actor)
-        return self._known[actor]
-
-    def _lookup(self, actor: str) -> str | None:
-        try:
-            return self.ledger.get_user(UUID(actor)).email
-        except (ValueError, UserNotFoundError):
-            return None
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -187,7 +163,7 @@ def _pages(ledger: JobLedger, job_id: UUID) -> Iterator[HistoryEntry]:
         first = page[-1].version + 1
 
 
-def _event(entry: HistoryEntry, emails: Emails) -> dict[str, Any]:
+def _event(entry: HistoryEntry, emails: ActorEmails) -> dict[str, Any]:
     event = HistoryEvent(
         version=entry.version, type=entry.type, at=entry.at, actor=entry.actor,
         actor_email=emails.email(entry.actor), data=history_data(entry.data),
@@ -195,7 +171,7 @@ def _event(entry: HistoryEntry, emails: Emails) -> dict[str, Any]:
     return event.model_dump(mode="json", by_alias=True)
 
 
-def _timeline(job_id: UUID, entries: Iterable[HistoryEntry], emails: Emails) -> Iterator[str]:
+def _timeline(job_id: UUID, entries: Iterable[HistoryEntry], emails: ActorEmails) -> Iterator[str]:
     yield f"Job {job_id}"
     yield f"{'ver':>5}  {'time (UTC)':<27}  {'event':<15}  {'actor':<30}  what changed"
     for entry in entries:
@@ -225,7 +201,7 @@ def _state_lines(state: dict[str, Any]) -> Iterator[str]:
 
 
 def _export_lines(
-    ledger: JobLedger, since: datetime | None, emails: Emails, *, as_json: bool
+    ledger: JobLedger, since: datetime | None, emails: ActorEmails, *, as_json: bool
 ) -> Iterator[str]:
     for logged in ledger.every_event(since=since):
         event = {

@@ -19,10 +19,9 @@ from api.deps import (
     ReadModelDep,
     SettingsDep,
     VisibleJob,
-    may_see,
 )
 from api.errors import problem_responses
-from api.readside import list_query
+from api.policy import DEFAULT_PAGE_SIZE, PageLimit, list_query, may_see
 from api.responses import job_list_response, job_response, model_response
 from api.routing import CheckedRoute
 from api.schemas.history import (
@@ -36,10 +35,10 @@ from api.schemas.history import (
 )
 from api.schemas.jobs import JobCreate, JobList, JobOut, ProgressOut
 from domain.errors import InvalidInputError, JobNotFoundError
-from domain.job import Job, JobStatus
+from domain.job import MAX_ACTOR_CHARS, MAX_TYPE_CHARS, MAX_VERSION, Job, JobStatus
 from domain.ledger import MAX_IDEMPOTENCY_KEY_CHARS, JobLedger
 from domain.user import User
-from projections.query import JobPage, SortOrder
+from projections.query import MAX_CURSOR_CHARS, MAX_OFFSET, JobPage, SortOrder
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=CheckedRoute)
 
@@ -80,14 +79,16 @@ async def list_jobs(
     read_model: ReadModelDep,
     settings: SettingsDep,
     status: Annotated[list[JobStatus] | None, Query(description="Repeat for several.")] = None,
-    job_type: Annotated[str | None, Query(alias="type", min_length=1, max_length=100)] = None,
+    job_type: Annotated[
+        str | None, Query(alias="type", min_length=1, max_length=MAX_TYPE_CHARS)
+    ] = None,
     created_by: Annotated[
-        str | None, Query(alias="createdBy", min_length=1, max_length=200)
+        str | None, Query(alias="createdBy", min_length=1, max_length=MAX_ACTOR_CHARS)
     ] = None,
     sort: SortOrder = SortOrder.NEWEST_FIRST,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_CHARS)] = None,
 ) -> Response:
     """Lists jobs, newest first by default; members see only their own."""
     query = list_query(
@@ -105,7 +106,9 @@ async def get_job(
     ledger: LedgerDep,
     as_of_version: Annotated[
         int | None,
-        Query(alias="asOfVersion", ge=1, le=2**53, description="The state after this version."),
+        Query(
+            alias="asOfVersion", ge=1, le=MAX_VERSION, description="The state after this version."
+        ),
     ] = None,
     as_of: Annotated[
         AwareDatetime | None,

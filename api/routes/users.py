@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminUser, LedgerDep, PasswordsDep, SettingsDep
 from api.errors import problem_responses
+from api.policy import DEFAULT_PAGE_SIZE, PageLimit, page_size
 from api.routing import CheckedRoute
 from api.schemas.history import (
     DEFAULT_HISTORY_PAGE,
@@ -20,7 +21,7 @@ from api.schemas.history import (
     next_from_version,
 )
 from api.schemas.users import UserCreate, UserList, UserOut, UserUpdate
-from domain.errors import InvalidInputError
+from domain.users import MAX_USER_OFFSET
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=CheckedRoute)
 
@@ -47,13 +48,11 @@ def list_users(
     admin: AdminUser,
     ledger: LedgerDep,
     settings: SettingsDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, Query(ge=0, le=MAX_USER_OFFSET)] = 0,
 ) -> UserList:
     """Lists users in registration order (admins only)."""
-    if limit > settings.max_page_size:
-        raise InvalidInputError("limit", f"must be at most {settings.max_page_size}")
-    users, total = ledger.list_users(limit=limit, offset=offset)
+    users, total = ledger.list_users(limit=page_size(limit, settings), offset=offset)
     return UserList(
         items=[UserOut.of(u) for u in users], limit=limit, offset=offset, total=total
     )
@@ -72,17 +71,15 @@ def get_user(user_id: UUID, admin: AdminUser, ledger: LedgerDep) -> UserOut:
 def update_user(
     user_id: UUID, body: UserUpdate, admin: AdminUser, ledger: LedgerDep, passwords: PasswordsDep
 ) -> UserOut:
-    """Changes a user's role, disables or enables it, or sets a new password (admins only)."""
-    actor = str(admin.id)
-    user = ledger.get_user(user_id)
-    if body.role is not None:
-        user = ledger.change_role(user_id, body.role, actor=actor)
-    if body.disabled is True:
-        user = ledger.disable_user(user_id, actor=actor)
-    if body.disabled is False:
-        user = ledger.enable_user(user_id, actor=actor)
-    if body.password is not None:
-        user = ledger.change_password(user_id, passwords.hash(body.password), actor=actor)
+    """Changes a user's role, disables or enables it, or sets a new password (admins only).
+
+    The changes are made together or not at all.
+    """
+    password_hash = None if body.password is None else passwords.hash(body.password)
+    user = ledger.update_user(
+        user_id, role=body.role, password_hash=password_hash, disabled=body.disabled,
+        actor=str(admin.id),
+    )
     return UserOut.of(user)
 
 

@@ -1,9 +1,8 @@
 """History bodies: a page of a job's or a user's events, with actors shown as emails where allowed.
 
-Who sees whose email: admins and workers see every actor's email; a member sees only their own
-(the events they made themselves), and other actors as ids. An actor that is not a user (the
-command line's ``cli:<login>``, ``anonymous`` for failed logins, an id of a deleted store...)
-stays as recorded, with ``actorEmail`` null.
+Who sees whose email is ``api.policy``'s rule (``may_see_actor``); an actor shown without one
+stays an id. An actor that is not a user (the command line's ``cli:<login>``, ``anonymous`` for
+failed logins, an id of a deleted store...) stays as recorded, with ``actorEmail`` null.
 """
 
 from __future__ import annotations
@@ -16,18 +15,23 @@ from uuid import UUID
 from fastapi import Query
 from pydantic import Field
 
+from api.policy import may_see_actor
 from api.schemas.base import ResponseModel, Timestamp
 from domain.audit import MAX_HISTORY_PAGE, HistoryEntry
 from domain.errors import UserNotFoundError
+from domain.job import MAX_VERSION
 from domain.ledger import JobLedger
-from domain.user import Role, User
+from domain.user import User
 
 #: Events per page unless ``limit`` says otherwise.
 DEFAULT_HISTORY_PAGE = 100
+#: Distinct actors whose emails one resolver remembers (users are few; bounded anyway).
+MAX_REMEMBERED_ACTORS = 10_000
 
 #: The ``fromVersion`` query parameter of history pages (give ``= 1`` as the default).
 FromVersion = Annotated[
-    int, Query(alias="fromVersion", ge=1, le=2**53, description="The first version to show.")
+    int,
+    Query(alias="fromVersion", ge=1, le=MAX_VERSION, description="The first version to show."),
 ]
 #: The ``limit`` query parameter of history pages (give ``= DEFAULT_HISTORY_PAGE``).
 HistoryLimit = Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")]
@@ -63,18 +67,27 @@ class UserHistory(ResponseModel):
 
 
 class ActorEmails:
-    """Resolves actor ids to emails for one caller, once per actor per request."""
+    """Resolves actor ids to emails for one viewer, looking each actor up once.
 
-    def __init__(self, ledger: JobLedger, viewer: User) -> None:
+    The viewer is a user of the API (``api.policy`` decides whose email they may know), or None
+    for the command line, which reads the store directly and may know every actor.
+    """
+
+    def __init__(self, ledger: JobLedger, viewer: User | None = None) -> None:
         self.ledger = ledger
         self.viewer = viewer
         self._known: dict[str, str | None] = {}
 
     def email(self, actor: str) -> str | None:
         """The actor's email, when the actor is a user the viewer may know by email."""
-        if self.viewer.role is Role.MEMBER:
-            return self.viewer.email if actor == str(self.viewer.id) else None
+        if self.viewer is not None:
+            if not may_see_actor(self.viewer, actor):
+                return None
+            if actor == str(self.viewer.id):
+                return self.viewer.email
         if actor not in self._known:
+            if len(self._known) >= MAX_REMEMBERED_ACTORS:
+                self._known.clear()
             self._known[actor] = self._lookup(actor)
         return self._known[actor]
 

@@ -99,3 +99,31 @@ def test_unknown_users_are_404(client: AppClient, people: People) -> None:
 @MEMORY_ONLY
 def test_a_page_larger_than_the_setting_is_422(client: AppClient, people: People) -> None:
     assert_problem(client.get(USERS, params={"limit": 101}, headers=people.admin.headers), 422)
+
+
+def test_one_patch_makes_all_its_changes_in_one_save(client: AppClient, people: People) -> None:
+    url = f"{USERS}/{people.other.id}"
+    body = {"role": "worker", "disabled": True, "password": "a new password"}
+
+    changed = client.patch(url, json=body, headers=people.admin.headers)
+
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["role"], changed.json()["disabled"]) == ("worker", True)
+    history = client.get(f"{url}/history", headers=people.admin.headers).json()
+    assert [e["type"] for e in history["events"]] == [
+        "Registered", "RoleChanged", "Disabled", "PasswordChanged",
+    ]
+    assert {e["actor"] for e in history["events"][1:]} == {people.admin.id}
+
+
+@MEMORY_ONLY
+def test_a_refused_patch_changes_nothing(client: AppClient, people: People) -> None:
+    url = f"{USERS}/{people.admin.id}"
+    body = {"password": "a new password", "disabled": True}
+
+    assert_problem(client.patch(url, json=body, headers=people.admin.headers), 409)
+
+    history = client.get(f"{url}/history", headers=people.admin.headers).json()
+    assert [e["type"] for e in history["events"]] == ["Registered"]
+    login = {"username": people.admin.email, "password": PASSWORD}
+    assert client.post("/api/v1/auth/token", data=login).status_code == 200
