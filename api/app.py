@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.passwords import Passwords
-from api.routes import auth, commands, health, jobs, users
+from api.routes import auth, commands, health, jobs, root, users
 from api.schemas.base import Problem
 from api.settings import Settings
 from api.tokens import Tokens
@@ -67,6 +67,7 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
     app.state.passwords = passwords or Passwords()
     for module in ROUTING_ORDER:
         app.include_router(module.router)
+    app.include_router(root.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)

@@ -7,18 +7,26 @@ The domain's errors (``domain.errors``) and the API's own::
     ├── PermissionDeniedError     the caller's role may not do this
     └── ContentTooLargeError      the request body is over the limit
 
+A request that fails validation is 422 with a hint for the usual curl mistakes: a JSON body
+without ``Content-Type: application/json`` (422 rather than 415, as the contract answers every
+invalid input), malformed JSON (line, column, what was expected), JSON sent to the token form,
+and an unknown field close to a real one ("did you mean totalItems?").
+
 Anything else that escapes a route is a bug: ``api.middleware`` logs it with the request id and
 answers 500 without internals.
 """
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from http import HTTPStatus
-from typing import Any
+from typing import Any, get_args
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from starlette.exceptions import HTTPException
 
 from api.schemas.base import Problem, ValidationProblem
@@ -38,6 +46,8 @@ from domain.errors import (
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:jobledger:problem:"
 UNAVAILABLE_RETRY_AFTER_SECONDS = 1
+#: How a hint about the whole body begins (it is not prefixed with a location in ``detail``).
+WHOLE_BODY = "The body "
 
 
 class ApiError(Exception):
@@ -116,16 +126,119 @@ async def _known_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    hints = _Hints(request, error.body)
     errors = [
-        ValidationProblem(loc=list(e.get("loc", ())), msg=str(e.get("msg", "")), type=e["type"])
+        ValidationProblem(loc=list(e.get("loc", ())), msg=hints.message(e), type=e["type"])
         for e in error.errors()
     ]
-    detail = "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors[:5])
+    detail = hints.form_hint() or "; ".join(_located(e) for e in errors[:5])
     problem = Problem(
         type=TYPE_PREFIX + "invalid-input", title="Invalid input", status=422,
         detail=detail or "The request is invalid.", errors=errors,
     )
     return problem_response(problem)
+
+
+def _located(error: ValidationProblem) -> str:
+    """The error for the detail line: where, what; a message about the whole body stands alone."""
+    if error.msg.startswith(WHOLE_BODY):
+        return error.msg
+    return f"{'.'.join(map(str, error.loc))}: {error.msg}"
+
+
+class _Hints:
+    """What to do instead, for the usual mistakes: the wrong content type, malformed JSON, JSON
+    sent to a form, a misspelt field. Learnt from the matched route's body field, so it needs
+    nothing from the schemas."""
+
+    def __init__(self, request: Request, body: Any) -> None:
+        self.content_type = request.headers.get("content-type", "")
+        self.body = body
+        route = request.scope.get("route")
+        self.body_field: Any = getattr(route, "body_field", None)
+
+    def message(self, error: Any) -> str:
+        loc, msg = tuple(error.get("loc", ())), str(error.get("msg", ""))
+        if error["type"] == "json_invalid":
+            return self._malformed(loc, str(error.get("ctx", {}).get("error", msg)))
+        if loc == ("body",) and isinstance(self.body, bytes):
+            sent = self.content_type or "none"
+            return (
+                f"{WHOLE_BODY}was not read as JSON (Content-Type: {sent}): "
+                "send Content-Type: application/json."
+            )
+        if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+            guess = _close_match(loc[-1], list(_fields(self._model_at(loc[1:-1]))))
+            if guess is not None:
+                return f"{msg}; did you mean {guess}?"
+        return msg
+
+    def form_hint(self) -> str | None:
+        """The message for JSON sent to a route that takes a form."""
+        if self.body_field is None or not isinstance(self.body_field.field_info, params.Form):
+            return None
+        if not _is_json(self.content_type):
+            return None
+        model = _model_in(self.body_field.field_info.annotation)
+        required = [
+            alias for alias, field in _fields(model).items() if field.is_required()
+        ]
+        fields = "&".join(f"{name}=..." for name in required)
+        return (
+            f"this endpoint takes a form: {fields} "
+            "(Content-Type: application/x-www-form-urlencoded, as curl -d sends), not JSON."
+        )
+
+    def _malformed(self, loc: tuple[Any, ...], expected: str) -> str:
+        position = loc[-1] if loc and isinstance(loc[-1], int) else None
+        if not isinstance(self.body, str) or position is None:
+            return f"{WHOLE_BODY}is not valid JSON: {expected}."
+        line = self.body.count("\n", 0, position) + 1
+        column = position - self.body.rfind("\n", 0, position)
+        return f"{WHOLE_BODY}is not valid JSON: {expected} at line {line}, column {column}."
+
+    def _model_at(self, path: tuple[Any, ...]) -> type[BaseModel] | None:
+        if self.body_field is None:
+            return None
+        model = _model_in(self.body_field.field_info.annotation)
+        for key in path:
+            if isinstance(key, int):
+                continue
+            field = _fields(model).get(str(key))
+            model = None if field is None else _model_in(field.annotation)
+        return model
+
+
+def _fields(model: type[BaseModel] | None) -> dict[str, FieldInfo]:
+    """The model's fields by the name a client sends (its alias)."""
+    if model is None:
+        return {}
+    return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds (``Model``, ``Model | None``, ``list[Model]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        model = _model_in(argument)
+        if model is not None:
+            return model
+    return None
+
+
+def _close_match(sent: str, aliases: list[str]) -> str | None:
+    """The alias ``sent`` most likely meant, ignoring case and underscores."""
+    by_key = {alias.lower().replace("_", ""): alias for alias in aliases}
+    matches = get_close_matches(sent.lower().replace("_", ""), list(by_key), n=1, cutoff=0.75)
+    return by_key[matches[0]] if matches else None
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
