@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.docs import install_docs
 from api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.passwords import Passwords
@@ -61,6 +62,7 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
     app = FastAPI(
         title="jobledger", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
         openapi_tags=[{"name": module.router.tags[0]} for module in DOCUMENTED_ORDER],
+        docs_url=None, redoc_url=None,
     )
     app.state.settings = settings
     app.state.tokens = Tokens(settings.jwt_secret, settings.token_ttl_seconds)
@@ -68,6 +70,7 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
     for module in ROUTING_ORDER:
         app.include_router(module.router)
     app.include_router(root.router)
+    install_docs(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.docs import DOCS_URL, REDOC_URL
 from api.routing import CheckedRoute
 
 router = APIRouter(tags=["root"], route_class=CheckedRoute)
 
-DOCS_URL = "/docs"
-REDOC_URL = "/redoc"
 HEALTH_URL = "/api/health"
 
 
