@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: install run test stress bench lint clean
 
@@ -14,12 +15,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 
+#: What serving needs, without the test and dev tools (make test and make lint install those).
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 install: $(STAMP)
 
-run: $(STAMP)
-	@echo "Create the first admin, once (or: $(BIN)/jobledger users create --email you@example.com --role admin):"
-	@echo "  curl -X POST http://127.0.0.1:8000/api/v1/auth/setup -H 'Content-Type: application/json' \\"
-	@echo "       -d '{\"email\": \"you@example.com\", \"password\": \"a long password\"}'"
+run: $(RUN_STAMP)
 	JOBLEDGER_DATABASE_URL="$${JOBLEDGER_DATABASE_URL:-sqlite:///var/jobledger.db}" $(BIN)/jobledger serve
 
 #: CI passes "-rfE --durations=20" so that a failed run ends with what failed and why.

@@ -20,6 +20,7 @@ from stores import DEFAULT_DATABASE_URL, Store
 MIN_SECRET_BYTES = 32
 SECRET_FILE_NAME = "jwt-secret"
 MAX_PAGE_SIZE = 100
+MIN_TOKEN_TTL_SECONDS = 60
 MAX_TOKEN_TTL_SECONDS = 30 * 24 * 3600
 
 
@@ -51,7 +52,8 @@ class Settings:
                 f"JOBLEDGER_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long."
             )
         Store.from_url(self.database_url)
-        _check_range("JOBLEDGER_TOKEN_TTL", self.token_ttl_seconds, 60, MAX_TOKEN_TTL_SECONDS)
+        ttl_range = (MIN_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS)
+        _check_range("JOBLEDGER_TOKEN_TTL", self.token_ttl_seconds, *ttl_range)
         _check_range("JOBLEDGER_PORT", self.port, 1, 65535)
         _check_range("JOBLEDGER_MAX_PAGE_SIZE", self.max_page_size, 1, MAX_PAGE_SIZE)
 

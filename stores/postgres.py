@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     ConnectionPool,
@@ -26,6 +27,23 @@ from eventsourcing.utils import Environment, retry
 from psycopg.sql import SQL, Identifier
 
 from stores.timeindex import INDEX_TABLE
+
+#: The ledger's events table: the library names it after the application (``JobLedger.name``).
+EVENTS_TABLE = "jobledger_events"
+
+
+def postgres_has_table(conninfo: dict[str, Any], table: str) -> bool:
+    """Whether the database exists and has ``table``; raises psycopg's error when the server
+    cannot be reached (a missing database is an answer: False)."""
+    try:
+        with psycopg.connect(**conninfo) as db:
+            row = db.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    except psycopg.OperationalError as error:
+        if "does not exist" in str(error):
+            return False
+        raise
+    return bool(row and row[0])
+
 
 #: While the database is unreachable (the last connection attempt failed): how long a caller
 #: waits for a pooled connection, so it gets its error (a 503) at once ...

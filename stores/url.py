@@ -18,7 +18,12 @@ from urllib.parse import unquote, urlsplit
 from eventsourcing.utils import get_topic
 
 from stores.memory import TimeIndexedPOPOFactory
-from stores.postgres import FailFastPostgresFactory, PostgresTimeIndexedRecorder
+from stores.postgres import (
+    EVENTS_TABLE,
+    FailFastPostgresFactory,
+    PostgresTimeIndexedRecorder,
+    postgres_has_table,
+)
 from stores.sqlite import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     DurableSQLiteFactory,
@@ -126,6 +131,17 @@ class Store:
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "8",
         }
+
+    def exists(self) -> bool:
+        """Whether a store is there already: the SQLite file, or the PostgreSQL database with
+        the ledger's events table (memory: never). Opening the ledger creates it otherwise;
+        commands that only read ask this first, so that they don't invent an empty store."""
+        if self.kind == "sqlite":
+            assert self.path is not None
+            return self.path.is_file()
+        if self.kind == "postgresql":
+            return postgres_has_table(self.postgres_conninfo(), EVENTS_TABLE)
+        return False
 
     def postgres_conninfo(self) -> dict[str, Any]:
         """psycopg's connection arguments for this PostgreSQL store (the views' connections)."""

@@ -11,14 +11,20 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from api.cli.store import WHERE_THE_STORE_IS
+
 COMMAND_MODULES: tuple[str, ...] = ("serve", "users", "token", "projections", "history")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobledger",
-        description="An event-sourced job ledger. The store is chosen by JOBLEDGER_DATABASE_URL.",
-    )
+        description="An event-sourced job ledger. " + WHERE_THE_STORE_IS
+        + " Only serve and users create create a store; the other commands refuse when there is"
+        " none.",
+        epilog="Exit status, for every command: 0 done; 1 not found, or a check found differences;"
+        " 2 bad input, no store, or the store failed.",
+    )  # fmt: skip
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)

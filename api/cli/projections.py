@@ -25,12 +25,11 @@ from rich.progress import (
     ProgressColumn,
     Task,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
 
-from api.cli.store import open_store_ledger
+from api.cli.store import WHERE_THE_STORE_IS, open_store_ledger
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view, rebuild, verify
 from projections.rebuild import RebuildProgress
@@ -51,7 +50,7 @@ def _exit_2_on_error(handler: Handler) -> Handler:
         try:
             return handler(args)
         except Exception as error:
-            _error(Console(), error)
+            _error(_console(), error)
             return 2
 
     return guarded
@@ -61,7 +60,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "projections",
         help="inspect, rebuild and verify the job_summary read model",
-        description=__doc__.splitlines()[0],
+        description=_plain(__doc__.splitlines()[0]) + " " + WHERE_THE_STORE_IS,
     )
     commands = parser.add_subparsers(dest="projections_command", required=True, metavar="COMMAND")
     commands.add_parser(
@@ -93,7 +92,7 @@ def register(subparsers: Any) -> None:
 @_exit_2_on_error
 def status(args: argparse.Namespace) -> int:
     """Prints the view's position, the log's head, the lag and the active runner; 2 on failure."""
-    console = Console()
+    console = _console()
     with _opened(console) as opened:
         if opened is None:
             return 2
@@ -113,21 +112,12 @@ def status(args: argparse.Namespace) -> int:
 @_exit_2_on_error
 def rebuild_command(args: argparse.Namespace) -> int:
     """Rebuilds the view from the whole log with a progress bar; 2 on failure."""
-    console = Console()
+    console = _console()
     with _opened(console) as opened:
         if opened is None:
             return 2
         _, ledger, view = opened
-        with Progress(
-            TextColumn("rebuilding job_summary"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
+        with _progress(console, "rebuild", "events") as progress:
             task = progress.add_task("rebuild", total=ledger.head() or None)
 
             def advance(step: RebuildProgress) -> None:
@@ -145,7 +135,7 @@ def rebuild_command(args: argparse.Namespace) -> int:
 @_exit_2_on_error
 def verify_command(args: argparse.Namespace) -> int:
     """Compares every row with its folded job: 0 all match, 1 some differ, 2 could not run."""
-    console = Console()
+    console = _console()
     with _opened(console) as opened:
         if opened is None:
             return 2
@@ -153,7 +143,11 @@ def verify_command(args: argparse.Namespace) -> int:
 
         head = ledger.head()
         ProjectionRunner(ledger, view).catch_up(timeout=args.timeout)
-        report = verify(ledger, view, head)
+        with _progress(console, "verify", "rows") as progress:
+            task = progress.add_task("verify", total=view.counts().total or None)
+            report = verify(
+                ledger, view, head, on_progress=lambda n: progress.update(task, completed=n)
+            )
         if report.ok:
             console.print(
                 f"verify: all {report.jobs:,} rows match their jobs (head {report.head:,})"
@@ -174,7 +168,7 @@ def verify_command(args: argparse.Namespace) -> int:
 @_exit_2_on_error
 def run_command(args: argparse.Namespace) -> int:
     """Follows the log until SIGINT or SIGTERM; 2 when the store cannot be opened."""
-    console = Console()
+    console = _console()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _opened(console) as opened:
@@ -229,12 +223,34 @@ def _error(console: Console, error: BaseException) -> None:
     print(f"jobledger projections: {type(error).__name__}: {error}", file=sys.stderr)
 
 
+def _console() -> Console:
+    """Plain output: no highlighting of digits and dates."""
+    return Console(highlight=False)
+
+
+def _progress(console: Console, label: str, unit: str) -> Progress:
+    """A progress bar that fits 80 columns, shown only on a terminal (not in pipes and logs)."""
+    return Progress(
+        TextColumn(f"{label:<8}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        _RateColumn(unit),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+
+
 class _RateColumn(ProgressColumn):
-    """Events per second."""
+    """Items per second."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
 
     def render(self, task: Task) -> Text:
         speed = task.speed
-        return Text("- events/s" if speed is None else f"{speed:,.0f} events/s")
+        return Text(f"- {self.unit}/s" if speed is None else f"{speed:,.0f} {self.unit}/s")
 
 
 def _positive(text: str) -> int:
@@ -255,3 +271,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _plain(text: str) -> str:
+    """Docstring text as help text: without reStructuredText's double backticks."""
+    return text.replace("``", "")

@@ -8,12 +8,20 @@ import sys
 from typing import Any
 
 import uvicorn
+from eventsourcing.persistence import PersistenceError
 from uvicorn.config import LOGGING_CONFIG
 
+from api.cli.store import open_ledger
 from api.settings import Settings, SettingsError
+from domain.errors import JobLedgerError
 from stores import StoreURLError
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
+
+FIRST_ADMIN_HINT = """No user yet. Create the first admin, once:
+  curl -X POST {url}/api/v1/auth/setup -H 'Content-Type: application/json' \\
+       -d '{{"email": "you@example.com", "password": "a long password"}}'
+(or: jobledger users create --email you@example.com --role admin)"""
 
 
 def register(subparsers: Any) -> None:
@@ -48,6 +56,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     url = f"http://{host}:{port}"
     print(f"jobledger: serving {url} (API docs: {url}/docs) on {settings.store.describe()}")
+    if not _has_users():
+        print(FIRST_ADMIN_HINT.format(url=url))
     uvicorn.run(
         "api.app:create_app_from_env",
         factory=True,
@@ -59,6 +69,15 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     return 0
+
+
+def _has_users() -> bool:
+    """Whether the store has a user yet (True when it cannot tell: the server will say why)."""
+    try:
+        with open_ledger(create=True) as ledger:
+            return ledger.list_users(limit=1, offset=0)[1] > 0
+    except (JobLedgerError, PersistenceError, OSError):
+        return True
 
 
 def _log_config() -> dict[str, Any]:

@@ -11,51 +11,56 @@ import getpass
 import sys
 from typing import Any
 
-from api.cli.store import open_ledger
+from api.cli.store import WHERE_THE_STORE_IS, NoStoreError, open_ledger
 from api.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Passwords
-from domain.errors import JobLedgerError
+from domain.errors import JobLedgerError, UserNotFoundError
 from domain.user import Role
 from stores import StoreURLError
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("users", help="manage users")
+    parser = subparsers.add_parser("users", help="manage users", description=WHERE_THE_STORE_IS)
     commands = parser.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
     create = commands.add_parser(
-        "create", help="register a user (password from a prompt or stdin)"
-    )
-    create.add_argument("--email", required=True)
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+        "create", help="register a user (password from a prompt or stdin)",
+        description="Registers a user; creates the store when there is none yet. "
+        + WHERE_THE_STORE_IS,
+    )  # fmt: skip
+    create.add_argument("--email", required=True, help="the user's email (their login name)")
+    create.add_argument(
+        "--role", required=True, choices=[r.value for r in Role],
+        help="admin: everything; member: their own jobs; worker: runs every job",
+    )  # fmt: skip
     create.set_defaults(handler=create_user)
     for name, verb in (("disable", "stop a user's logins and tokens"), ("enable", "let back in")):
-        command = commands.add_parser(name, help=verb)
-        command.add_argument("--email", required=True)
+        command = commands.add_parser(name, help=verb, description=WHERE_THE_STORE_IS)
+        command.add_argument("--email", required=True, help="the user's email")
         command.set_defaults(handler=change_user, change=name)
 
 
 def create_user(args: argparse.Namespace) -> int:
-    """Registers a user; 0 when done, 1 when refused (the email is taken), 2 on bad input."""
+    """Registers a user; 0 when done, 2 when refused (bad input, the email is taken, or the
+    store failed): nothing here is "not found"."""
     password = read_password()
     if password is None:
         return 2
     try:
-        with open_ledger() as ledger:
+        with open_ledger(create=True) as ledger:
             user = ledger.register_user(
                 email=args.email, role=args.role, password_hash=Passwords().hash(password),
                 actor=cli_actor(),
             )
-    except StoreURLError as error:
+    except (StoreURLError, JobLedgerError) as error:
         print(f"jobledger users create: {error}", file=sys.stderr)
         return 2
-    except JobLedgerError as error:
-        print(f"jobledger users create: {error}", file=sys.stderr)
-        return 1
     print(f"Registered {user.email} ({user.role.value}), id {user.id}")
     return 0
 
 
 def change_user(args: argparse.Namespace) -> int:
-    """Disables or enables a user; 0 when done, 1 when refused, 2 on a bad store URL."""
+    """Disables or enables a user; 0 when done, 1 when there is no such user, 2 when the store
+    is missing or failed."""
+    prog = f"jobledger users {args.change}"
     try:
         with open_ledger() as ledger:
             user = ledger.find_user(args.email)
@@ -63,12 +68,12 @@ def change_user(args: argparse.Namespace) -> int:
                 user = ledger.disable_user(user.id, actor=cli_actor())
             else:
                 user = ledger.enable_user(user.id, actor=cli_actor())
-    except StoreURLError as error:
-        print(f"jobledger users {args.change}: {error}", file=sys.stderr)
-        return 2
-    except JobLedgerError as error:
-        print(f"jobledger users {args.change}: {error}", file=sys.stderr)
+    except UserNotFoundError:
+        print(f"{prog}: no user with email {args.email!r}", file=sys.stderr)
         return 1
+    except (StoreURLError, NoStoreError, JobLedgerError) as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
     print(f"{user.email} is now {'disabled' if user.disabled else 'enabled'}")
     return 0
 

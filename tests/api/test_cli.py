@@ -70,7 +70,7 @@ def test_refusals_have_exit_statuses(
     args = ("users", "create", "--email", "bot@example.com", "--role", "member")
     assert run(monkeypatch, *args, stdin="short\n") == 2
     assert run(monkeypatch, *args, stdin=PASSWORD) == 0
-    assert run(monkeypatch, *args, stdin=PASSWORD) == 1
+    assert run(monkeypatch, *args, stdin=PASSWORD) == 2
     assert "already registered" in capsys.readouterr().err
     assert run(monkeypatch, "token", "issue", "--email", "nobody@example.com") == 1
     with pytest.raises(SystemExit) as raised:

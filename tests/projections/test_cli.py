@@ -8,6 +8,7 @@ those two only).
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from contextlib import closing
 from typing import Any
@@ -80,14 +81,37 @@ def test_status_names_the_active_runner(
     assert "pid" in out
 
 
-def test_rebuild_prints_progress_and_a_summary(cli: Any, written: int, ledger: JobLedger) -> None:
+def test_rebuild_prints_progress_and_a_summary_on_a_terminal(
+    cli: Any, written: int, ledger: JobLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "80")
     status, out, _ = cli("rebuild", "--batch-size", "7")
 
     assert status == 0
-    assert "rebuilding job_summary" in out
+    assert "rebuild " in out
     assert "events/s" in out
     assert f"{written:,} jobs in" in out
-    assert out.strip().splitlines()[-1].startswith("rebuilt job_summary:")
+    assert "rebuilt job_summary:" in out.strip().splitlines()[-1]
+    bars = [_visible(line) for line in out.splitlines() if "rebuilt" not in line]
+    bars = [line for line in bars if "events/s" in line]
+    assert bars and all(len(line) <= 80 for line in bars), bars
+
+
+def test_rebuild_and_verify_print_no_progress_bar_in_a_pipe(cli: Any, written: int) -> None:
+    status, out, _ = cli("rebuild", "--batch-size", "7")
+    assert status == 0
+    assert out.strip().splitlines() == [line for line in out.strip().splitlines()
+                                        if line.startswith(("rebuilt", "note:"))]  # fmt: skip
+    status, out, _ = cli("verify")
+    assert status == 0
+    assert out.strip().splitlines()[-1].startswith("verify: all")
+    assert "rows/s" not in out
+
+
+def _visible(line: str) -> str:
+    """The line as a terminal shows it: without ANSI escape sequences and carriage returns."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line).split("\r")[-1]
 
 
 def test_verify_exits_0_when_every_row_matches(cli: Any, written: int) -> None:

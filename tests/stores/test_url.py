@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from domain.ledger import JobLedger
 from stores import Store, StoreURLError
+from tests.conftest import on_backends
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,20 @@ def test_unsupported_urls_fail_with_the_supported_forms(url: str, problem: str) 
 
 def test_postgres_password_is_not_in_the_description() -> None:
     assert "s3cret" not in Store.from_url("postgresql://app:s3cret@db/ledger").describe()
+
+
+@on_backends("sqlite", "postgresql")
+def test_a_store_exists_once_a_ledger_has_opened_it(store_url: str) -> None:
+    """The PostgreSQL database of ``store_url`` exists but is empty until a ledger creates its
+    tables; the SQLite file does not exist until then."""
+    store = Store.from_url(store_url)
+    assert not store.exists()
+    JobLedger(env=store.ledger_env()).close()
+    assert store.exists()
+
+
+def test_a_missing_postgres_database_is_no_store(postgres_url: str) -> None:
+    base = Store.from_url(postgres_url)
+    missing = Store("postgresql", host=base.host, port=base.port, user=base.user,
+                    dbname="jobledger_test_does_not_exist")  # fmt: skip
+    assert not missing.exists()
