@@ -69,6 +69,12 @@ class GroupCommit(Generic[Item, Result]):
         self._lock = threading.Lock()
         self._queue: list[_Pending[Item, Result]] = []
         self._writing = False
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Submissions not yet answered: queued, or in the batch being written."""
+        return self._in_flight
 
     def submit(self, item: Item, deadline: float | None = None) -> Result:
         """Writes ``item`` (with whatever else is queued) and returns its result, or raises;
@@ -76,6 +82,7 @@ class GroupCommit(Generic[Item, Result]):
         pending: _Pending[Item, Result] = _Pending(item, deadline)
         with self._lock:
             self._queue.append(pending)
+            self._in_flight += 1
             follows = self._writing
             if follows:
                 pending.settled = threading.Event()
@@ -113,6 +120,7 @@ class GroupCommit(Generic[Item, Result]):
                 done.append(pending)
         with self._lock:
             self._queue[:0] = again
+            self._in_flight -= len(done)
             successor = self._queue[0] if self._queue else None
             if successor is None:
                 self._writing = False

@@ -200,6 +200,10 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         """
         return self._jobs.cached(job_id)
 
+    def writes_in_flight(self) -> int:
+        """Commands of this process waiting for, or in, a write to the store."""
+        return self._commits.in_flight
+
     def head(self) -> int:
         """Returns the notification id of the newest event in the log (0 when empty)."""
         with store_errors():
@@ -290,7 +294,13 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     def _write(self, saves: Sequence[JobSave], deadline: float | None) -> list[int]:
         """``Application.save`` for jobs, without its generic collection step, whose runtime
         ``Protocol`` checks alone cost a tenth of a command's CPU. The recorder stops waiting
-        for the store's write lock at ``deadline``."""
+        for the store's write lock at ``deadline``.
+
+        It calls the library's private ``_record``, ``_take_snapshots`` and ``_notify`` steps in
+        the order ``Application.save`` does (checked against eventsourcing 9.5.6; pyproject.toml
+        pins 9.5.x): the library has no public way to save without its collection step, nor to
+        pass arguments (``saved_kwargs``) to the recorder from ``save``.
+        """
         processing: ProcessingEvent[UUID] = ProcessingEvent()
         for save in saves:
             processing.events.extend(save.events)

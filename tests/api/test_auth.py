@@ -18,11 +18,11 @@ from domain.user import MAX_FAILED_LOGINS, Role, User
 from tests.api.client import AppClient
 from tests.api.conftest import PASSWORD, SECRET, People, assert_problem, make_settings
 from tests.api.forge import bad_tokens, claims_of, signed
+from tests.conftest import MEMORY_ONLY
 
 SETUP = "/api/v1/auth/setup"
 TOKEN = "/api/v1/auth/token"
 ME = "/api/v1/auth/me"
-MEMORY_ONLY = pytest.mark.parametrize("backend", ["memory"])
 
 
 def login(client: AppClient, email: str, password: str = PASSWORD) -> httpx.Response:

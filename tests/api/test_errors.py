@@ -14,8 +14,7 @@ from projections.lag import PROBE_TIMEOUT_SECONDS
 from stores import Store
 from tests.api.client import AppClient
 from tests.api.conftest import People, assert_problem, create_job
-
-MEMORY_ONLY = pytest.mark.parametrize("backend", ["memory"])
+from tests.conftest import MEMORY_ONLY
 
 
 def test_health_reports_the_store_and_the_read_model(client: AppClient, people: People) -> None:

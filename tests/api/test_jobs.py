@@ -10,9 +10,9 @@ import pytest
 
 from tests.api.client import AppClient
 from tests.api.conftest import People, assert_problem, create_job
+from tests.conftest import MEMORY_ONLY
 
 JOBS = "/api/v1/jobs"
-MEMORY_ONLY = pytest.mark.parametrize("backend", ["memory"])
 DEEP: Any = 1
 for _ in range(40):
     DEEP = [DEEP]

@@ -16,9 +16,9 @@ from projections.query import JobPage
 from projections.summary import JobSummary
 from tests.api.client import AppClient
 from tests.api.conftest import People, assert_problem, create_job
+from tests.conftest import MEMORY_ONLY
 
 JOBS = "/api/v1/jobs"
-MEMORY_ONLY = pytest.mark.parametrize("backend", ["memory"])
 
 
 def ids(response: Any) -> list[str]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.api.client import AppClient
 from tests.api.conftest import PASSWORD, People, assert_problem
+from tests.conftest import MEMORY_ONLY
 
 USERS = "/api/v1/users"
-MEMORY_ONLY = pytest.mark.parametrize("backend", ["memory"])
 
 
 def test_admins_register_and_list_users(client: AppClient, people: People) -> None:

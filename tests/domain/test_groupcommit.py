@@ -15,6 +15,7 @@ from domain.job import Job
 from domain.ledger import JobLedger, JobSave
 from tests.conftest import on_backends
 from tests.domain.helpers import ACTOR, WORKER, run_together
+from tests.eventually import eventually
 
 
 class Recorder:
@@ -228,3 +229,18 @@ def test_an_error_that_is_not_a_timeout_is_answered_at_once_though_time_is_left(
     with pytest.raises(ValueError, match="bad"):
         commits.submit(1, time.monotonic() + 60)
     assert calls == [[1]]
+
+
+def test_in_flight_counts_the_submissions_not_yet_answered() -> None:
+    store = LockedStore()
+    commits = GroupCommit(store, is_timeout=lambda e: isinstance(e, TimeoutError))
+    threads = [
+        threading.Thread(target=commits.submit, args=(i, time.monotonic() + 30)) for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    eventually(lambda: commits.in_flight == 3, what="three submissions in flight")
+    store.release()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert commits.in_flight == 0

@@ -15,6 +15,7 @@ from domain.errors import LedgerUnavailableError
 from domain.ledger import JobLedger
 from stores import Store
 from stores.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from tests.eventually import eventually
 
 
 def test_sqlite_store_is_durable_and_creates_its_folder(tmp_path: Path) -> None:
@@ -60,12 +61,12 @@ def test_sqlite_reads_never_queue_behind_a_writer_waiting_for_the_file_lock(
             waiting = [
                 pool.submit(ledger.create_job, job_type="blocked", actor="a") for _ in range(2)
             ]
-            time.sleep(0.3)
-            assert not any(command.done() for command in waiting)
+            eventually(lambda: ledger.writes_in_flight() == 2, what="both commands writing")
             started = time.monotonic()
             assert ledger.get_job(job_id).job_type == "t"
             assert ledger.head() >= 1
             assert time.monotonic() - started < 1.0
+            assert not any(command.done() for command in waiting), "the writers did not wait"
             holder.rollback()
             for command in waiting:
                 assert command.result(SQLITE_BUSY_TIMEOUT_SECONDS + 5).job.job_type == "blocked"
@@ -144,11 +145,11 @@ def test_collecting_a_failed_writes_garbage_never_waits_for_the_next_writer(
         with ThreadPoolExecutor(max_workers=1) as pool:
             assert pool.submit(_fails_unavailable, ledger).result(30)
             waiting = pool.submit(ledger.create_job, job_type="waits", actor="a")
-            time.sleep(0.5)
-            assert not waiting.done()
+            eventually(lambda: ledger.writes_in_flight() == 1, what="the next command writing")
             started = time.monotonic()
             gc.collect()
             collected_in = time.monotonic() - started
+            assert not waiting.done(), "the command did not wait for the lock"
             with pytest.raises(LedgerUnavailableError):
                 waiting.result(30)
         assert collected_in < 1.0, f"gc.collect() waited {collected_in:.1f} s for the writer"
