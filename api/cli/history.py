@@ -18,13 +18,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
+from api.cli.progress import plain_console, progress_bar
 from api.cli.store import WHERE_THE_STORE_IS, NoStoreError, open_store_ledger
 from api.schemas.history import ActorEmails, HistoryEvent, history_data
 from api.schemas.jobs import JobOut
@@ -115,7 +116,13 @@ def _dispatch(args: argparse.Namespace, ledger: JobLedger, out: TextIO) -> None:
     emails = ActorEmails(ledger)
     if args.all:
         since = None if args.since is None else parse_time(args.since, "--since")
-        _write(out, _export_lines(ledger, since, emails, as_json=args.json))
+        console = plain_console(stderr=True)
+        with progress_bar(console, "export", "events") as progress:
+            task = progress.add_task("export", total=ledger.head() or None)
+            _write(out, _export_lines(
+                ledger, since, emails, as_json=args.json,
+                on_position=lambda n: progress.update(task, completed=n),
+            ))  # fmt: skip
     elif args.as_of_version is not None or args.as_of is not None:
         at = None if args.as_of is None else parse_time(args.as_of, "--as-of")
         job = ledger.job_as_of(args.job_uuid, version=args.as_of_version, at=at)
@@ -201,9 +208,11 @@ def _state_lines(state: dict[str, Any]) -> Iterator[str]:
 
 
 def _export_lines(
-    ledger: JobLedger, since: datetime | None, emails: ActorEmails, *, as_json: bool
+    ledger: JobLedger, since: datetime | None, emails: ActorEmails, *, as_json: bool,
+    on_position: Callable[[int], None],
 ) -> Iterator[str]:
     for logged in ledger.every_event(since=since):
+        on_position(logged.position)
         event = {
             "position": logged.position,
             "aggregate": logged.aggregate,

@@ -18,17 +18,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
+from api.cli.progress import plain_console, progress_bar
 from api.cli.store import WHERE_THE_STORE_IS, open_store_ledger
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view, rebuild, verify
@@ -50,7 +41,7 @@ def _exit_2_on_error(handler: Handler) -> Handler:
         try:
             return handler(args)
         except Exception as error:
-            _error(_console(), error)
+            _error(plain_console(), error)
             return 2
 
     return guarded
@@ -92,7 +83,7 @@ def register(subparsers: Any) -> None:
 @_exit_2_on_error
 def status(args: argparse.Namespace) -> int:
     """Prints the view's position, the log's head, the lag and the active runner; 2 on failure."""
-    console = _console()
+    console = plain_console()
     with _opened(console) as opened:
         if opened is None:
             return 2
@@ -112,12 +103,12 @@ def status(args: argparse.Namespace) -> int:
 @_exit_2_on_error
 def rebuild_command(args: argparse.Namespace) -> int:
     """Rebuilds the view from the whole log with a progress bar; 2 on failure."""
-    console = _console()
+    console = plain_console()
     with _opened(console) as opened:
         if opened is None:
             return 2
         _, ledger, view = opened
-        with _progress(console, "rebuild", "events") as progress:
+        with progress_bar(console, "rebuild", "events") as progress:
             task = progress.add_task("rebuild", total=ledger.head() or None)
 
             def advance(step: RebuildProgress) -> None:
@@ -135,7 +126,7 @@ def rebuild_command(args: argparse.Namespace) -> int:
 @_exit_2_on_error
 def verify_command(args: argparse.Namespace) -> int:
     """Compares every row with its folded job: 0 all match, 1 some differ, 2 could not run."""
-    console = _console()
+    console = plain_console()
     with _opened(console) as opened:
         if opened is None:
             return 2
@@ -143,7 +134,7 @@ def verify_command(args: argparse.Namespace) -> int:
 
         head = ledger.head()
         ProjectionRunner(ledger, view).catch_up(timeout=args.timeout)
-        with _progress(console, "verify", "rows") as progress:
+        with progress_bar(console, "verify", "rows") as progress:
             task = progress.add_task("verify", total=view.counts().total or None)
             report = verify(
                 ledger, view, head, on_progress=lambda n: progress.update(task, completed=n)
@@ -168,7 +159,7 @@ def verify_command(args: argparse.Namespace) -> int:
 @_exit_2_on_error
 def run_command(args: argparse.Namespace) -> int:
     """Follows the log until SIGINT or SIGTERM; 2 when the store cannot be opened."""
-    console = _console()
+    console = plain_console()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _opened(console) as opened:
@@ -221,36 +212,6 @@ def _opened(console: Console) -> Iterator[tuple[Store, JobLedger, JobSummaryView
 
 def _error(console: Console, error: BaseException) -> None:
     print(f"jobledger projections: {type(error).__name__}: {error}", file=sys.stderr)
-
-
-def _console() -> Console:
-    """Plain output: no highlighting of digits and dates."""
-    return Console(highlight=False)
-
-
-def _progress(console: Console, label: str, unit: str) -> Progress:
-    """A progress bar that fits 80 columns, shown only on a terminal (not in pipes and logs)."""
-    return Progress(
-        TextColumn(f"{label:<8}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        _RateColumn(unit),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    )
-
-
-class _RateColumn(ProgressColumn):
-    """Items per second."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task: Task) -> Text:
-        speed = task.speed
-        return Text(f"- {self.unit}/s" if speed is None else f"{speed:,.0f} {self.unit}/s")
 
 
 def _positive(text: str) -> int:

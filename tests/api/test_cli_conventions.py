@@ -119,3 +119,19 @@ def test_serve_says_how_to_create_the_first_admin_only_while_there_is_no_user(
     capsys.readouterr()
     assert run(monkeypatch, "serve") == 0
     assert "Create the first admin" not in capsys.readouterr().out
+
+
+def test_history_export_shows_progress_on_a_terminal_only_and_never_in_its_output(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("users", "create", "--email", "admin@example.com", "--role", "admin")
+    assert run(monkeypatch, *args, stdin=PASSWORD) == 0
+    capsys.readouterr()
+    assert run(monkeypatch, "history", "--all", "--json") == 0
+    piped = capsys.readouterr()
+    assert piped.err == "" and piped.out.count("\n") >= 1
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert run(monkeypatch, "history", "--all", "--json") == 0
+    watched = capsys.readouterr()
+    assert "events/s" in watched.err
+    assert watched.out == piped.out
