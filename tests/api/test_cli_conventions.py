@@ -5,14 +5,14 @@ differs; 2 bad input, no store, or the store failed), its message prefixed with 
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import pytest
 
-from api.cli import build_parser, main
+from api.cli import build_parser
 from api.cli.token import duration
 from tests.api.conftest import PASSWORD
+from tests.api.test_cli import run
 
 READ_ONLY_COMMANDS = [
     ("history", "--all"),
@@ -31,11 +31,6 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("JOBLEDGER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("JOBLEDGER_JWT_SECRET", raising=False)
     return tmp_path
-
-
-def run(monkeypatch: pytest.MonkeyPatch, *argv: str, stdin: str = "") -> int:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    return main(list(argv))
 
 
 @pytest.mark.parametrize("argv", READ_ONLY_COMMANDS, ids=" ".join)
