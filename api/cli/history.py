@@ -25,7 +25,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
-from api.cli.progress import plain_console, progress_bar
+from api.cli.progress import help_text, plain_console, progress_bar
 from api.cli.store import WHERE_THE_STORE_IS, NoStoreError, open_store_ledger
 from api.schemas.history import ActorEmails, HistoryEvent, history_data
 from api.schemas.jobs import JobOut
@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "history",
         help="a job's timeline or past state, or every event of the log (--all)",
-        description=_plain(__doc__.splitlines()[0]) + " " + WHERE_THE_STORE_IS,
+        description=help_text(__doc__.splitlines()[0]) + " " + WHERE_THE_STORE_IS,
     )
     parser.add_argument("job_id", nargs="?", metavar="JOB_ID", help="the job's id (a UUID)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -246,8 +246,3 @@ def _silence_stdout() -> None:
     """After the reader went away (``| head``), let the interpreter exit without a traceback."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def _plain(text: str) -> str:
-    """Docstring text as help text: without reStructuredText's double backticks."""
-    return text.replace("``", "")

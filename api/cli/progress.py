@@ -1,4 +1,5 @@
-"""Output for operators: plain text, and progress bars only where a person watches (a terminal)."""
+"""Output for operators: plain text, help without markup, and progress bars only where a person
+watches (a terminal)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+
+def help_text(docstring_line: str) -> str:
+    """A docstring's line as help text: without reStructuredText's double backticks."""
+    return docstring_line.replace("``", "")
 
 
 def plain_console(*, stderr: bool = False) -> Console:

@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from api.cli.progress import plain_console, progress_bar
+from api.cli.progress import help_text, plain_console, progress_bar
 from api.cli.store import WHERE_THE_STORE_IS, open_store_ledger
 from domain.ledger import JobLedger
 from projections import JobSummaryView, ProjectionRunner, open_view, rebuild, verify
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "projections",
         help="inspect, rebuild and verify the job_summary read model",
-        description=_plain(__doc__.splitlines()[0]) + " " + WHERE_THE_STORE_IS,
+        description=help_text(__doc__.splitlines()[0]) + " " + WHERE_THE_STORE_IS,
     )
     commands = parser.add_subparsers(dest="projections_command", required=True, metavar="COMMAND")
     commands.add_parser(
@@ -232,8 +232,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _plain(text: str) -> str:
-    """Docstring text as help text: without reStructuredText's double backticks."""
-    return text.replace("``", "")

@@ -1,4 +1,5 @@
-"""``jobledger users``: register users and enable or disable them, without the HTTP API.
+"""``jobledger users``: register users, enable or disable them, and unlock their logins, without
+the HTTP API.
 
 Passwords are read from a prompt (typed twice) or, when stdin is not a terminal, from its first
 line; never from an argument, which other users could read in the process list.
@@ -36,6 +37,13 @@ def register(subparsers: Any) -> None:
         command = commands.add_parser(name, help=verb, description=WHERE_THE_STORE_IS)
         command.add_argument("--email", required=True, help="the user's email")
         command.set_defaults(handler=change_user, change=name)
+    unlock = commands.add_parser(
+        "unlock", help="forget a user's failed logins, so every address may log in again",
+        description="Records that the user's failed logins are cleared (the throttle of each "
+        "API process's memory, per client address across accounts, is not). " + WHERE_THE_STORE_IS,
+    )  # fmt: skip
+    unlock.add_argument("--email", required=True, help="the user's email")
+    unlock.set_defaults(handler=unlock_user)
 
 
 def create_user(args: argparse.Namespace) -> int:
@@ -75,6 +83,25 @@ def change_user(args: argparse.Namespace) -> int:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     print(f"{user.email} is now {'disabled' if user.disabled else 'enabled'}")
+    return 0
+
+
+def unlock_user(args: argparse.Namespace) -> int:
+    """Clears a user's failed logins; 0 when done, 1 when there is no such user, 2 when the
+    input is bad or the store is missing or failed."""
+    prog = "jobledger users unlock"
+    try:
+        with open_ledger() as ledger:
+            user = ledger.find_user(args.email)
+            cleared = len(user.failed_logins)
+            ledger.unlock_logins(user.id, actor=cli_actor())
+    except UserNotFoundError:
+        print(f"{prog}: no user with email {args.email!r}", file=sys.stderr)
+        return 1
+    except (StoreURLError, NoStoreError, JobLedgerError) as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    print(f"{user.email} may log in again ({cleared} failed logins cleared)")
     return 0
 
 
