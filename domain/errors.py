@@ -18,6 +18,7 @@ can translate the whole family in one place::
     │   ├── UserExistsError           a user with that email is already registered
     │   └── SetupCompletedError       the first admin was already set up
     └── LoginThrottledError           too many failed logins for the account, for now
+        └── AddressThrottledError     too many failed logins from one address, for now
 """
 
 from __future__ import annotations
@@ -140,4 +141,17 @@ class LoginThrottledError(JobLedgerError):
         self.retry_after = retry_after
         super().__init__(
             f"Too many failed logins for this account; try again in {retry_after} seconds."
+        )
+
+
+class AddressThrottledError(LoginThrottledError):
+    """Raised when one client address had too many failed logins recently, whatever the accounts.
+
+    ``user_id`` is the nil UUID: no one account is throttled.
+    """
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(UUID(int=0), retry_after)
+        self.args = (
+            f"Too many failed logins from your address; try again in {retry_after} seconds.",
         )

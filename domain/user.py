@@ -2,9 +2,21 @@
 
 A user's id is derived from the normalised email (``uuid5``), so an email can be registered only
 once without a second table. The domain keeps only the password *hash*; hashing is the entry
-points' business. Failed logins are events on the user, so the throttle holds across processes
-(the store's optimistic concurrency decides between them) and the history shows who was locked
-out, and when.
+points' business. Failed logins are events on the user, with the client address, so the
+throttle holds across processes (the store's optimistic concurrency decides between them) and the
+history shows who was locked out, from where, and when.
+
+The login throttle, within any LOGIN_WINDOW (15 minutes):
+
+- MAX_FAILED_LOGINS (5) failures from one address refuse that address for that account for the
+  rest of the window; other addresses are not affected.
+- Across all addresses, each failure beyond ACCOUNT_DELAY_AFTER (10) makes the account wait
+  ``2 ** (failures - 10)`` seconds, at most MAX_ACCOUNT_DELAY (60 s), after the newest failure;
+  MAX_ACCOUNT_FAILED_LOGINS (50) failures refuse the account for the rest of the window.
+- ``unlock_logins`` (an operator's ``jobledger users unlock``) clears every failure.
+
+A refused attempt records nothing, so an account holds at most MAX_ACCOUNT_FAILED_LOGINS
+failures per window, and the user keeps only the newest of them.
 
 The ``UserDirectory`` is one aggregate with a fixed id: its creation is the setup of the first
 user (a second setup conflicts on that id), and it lists every user's id in registration order.
@@ -16,6 +28,7 @@ import math
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any, NamedTuple
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -26,8 +39,18 @@ USER_NAMESPACE = UUID("3d7c1f0e-8a2b-4c5d-9e6f-1a2b3c4d5e6f")
 DIRECTORY_ID = uuid5(USER_NAMESPACE, "jobledger:user-directory")
 MAX_EMAIL_CHARS = 254
 MAX_PASSWORD_HASH_CHARS = 1_000
+#: Failures from one address that refuse it for the account for the rest of LOGIN_WINDOW.
 MAX_FAILED_LOGINS = 5
 LOGIN_WINDOW = timedelta(minutes=15)
+#: Failures from all addresses that refuse the account for the rest of LOGIN_WINDOW.
+MAX_ACCOUNT_FAILED_LOGINS = 50
+#: Failures from all addresses after which each further one adds a growing delay.
+ACCOUNT_DELAY_AFTER = 10
+#: The longest delay one failure imposes on the account.
+MAX_ACCOUNT_DELAY = timedelta(seconds=60)
+#: The address of failures stored before addresses were recorded, or of a client without one.
+UNKNOWN_ADDRESS = "unknown"
+MAX_ADDRESS_CHARS = 100
 ANONYMOUS = "anonymous"
 
 
@@ -58,6 +81,13 @@ def normalise_email(email: str) -> str:
         raise InvalidInputError("email", f"must be an email address of at most {MAX_EMAIL_CHARS} "
                                 "characters, like ada@example.com")
     return canonical
+
+
+class FailedLogin(NamedTuple):
+    """When a login failed, and from which client address."""
+
+    at: datetime
+    address: str
 
 
 def user_id_for(email: str) -> UUID:
@@ -115,9 +145,25 @@ class User(Aggregate):
 
     class LoginFailed(Event):
         TOPIC = "jobledger:User.LoginFailed"
+        #: Version 2 added the client address.
+        class_version = 2
+        address: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["address"] = UNKNOWN_ADDRESS
 
         def apply(self, user: User) -> None:
-            user.failed_logins = [*user.failed_logins, self.timestamp][-MAX_FAILED_LOGINS:]
+            since = self.timestamp - LOGIN_WINDOW
+            recent = [f for f in user.failed_logins if f.at > since]
+            failure = FailedLogin(self.timestamp, self.address)
+            user.failed_logins = [*recent, failure][-MAX_ACCOUNT_FAILED_LOGINS:]
+
+    class LoginsUnlocked(Event):
+        TOPIC = "jobledger:User.LoginsUnlocked"
+
+        def apply(self, user: User) -> None:
+            user.failed_logins = []
 
     def __init__(self) -> None:
         """The state is assigned by ``Registered.apply``."""
@@ -126,8 +172,8 @@ class User(Aggregate):
     role: Role
     password_hash: str
     disabled: bool
-    #: Times of the newest failed logins (at most MAX_FAILED_LOGINS).
-    failed_logins: list[datetime]
+    #: The failed logins of the newest window, oldest first (at most MAX_ACCOUNT_FAILED_LOGINS).
+    failed_logins: list[FailedLogin]
 
     @classmethod
     def register(cls, *, email: str, role: Role | str, password_hash: str, actor: str) -> User:
@@ -166,26 +212,46 @@ class User(Aggregate):
         if self.disabled:
             self.trigger_event(self.Enabled, actor=_text("actor", actor))
 
-    def fail_login(self) -> None:
-        """Records a failed login, unless the account is already locked (then raises)."""
-        self.check_login_allowed()
-        self.trigger_event(self.LoginFailed, actor=ANONYMOUS)
+    def fail_login(self, address: str = UNKNOWN_ADDRESS) -> None:
+        """Records a failed login from ``address``, unless it is refused already (then raises)."""
+        address = _address(address)
+        self.check_login_allowed(address)
+        self.trigger_event(self.LoginFailed, actor=ANONYMOUS, address=address)
 
-    def check_login_allowed(self, now: datetime | None = None) -> None:
-        """Raises LoginThrottledError while the account is locked after too many failures."""
+    def unlock_logins(self, *, actor: str) -> None:
+        """Forgets every failed login (nothing is recorded when there are none)."""
+        if self.failed_logins:
+            self.trigger_event(self.LoginsUnlocked, actor=_text("actor", actor))
+
+    def check_login_allowed(
+        self, address: str = UNKNOWN_ADDRESS, now: datetime | None = None
+    ) -> None:
+        """Raises LoginThrottledError while logins from ``address`` are refused."""
         now = now or datetime.now(UTC)
-        until = self.login_locked_until(now)
+        until = self.login_locked_until(now, address)
         if until is not None:
             raise LoginThrottledError(self.id, math.ceil((until - now).total_seconds()))
 
-    def login_locked_until(self, now: datetime) -> datetime | None:
-        """When the lock ends: MAX_FAILED_LOGINS failures within LOGIN_WINDOW lock the rest of it.
+    def login_locked_until(
+        self, now: datetime, address: str = UNKNOWN_ADDRESS
+    ) -> datetime | None:
+        """Until when logins from ``address`` are refused (None when they are allowed at ``now``).
 
-        None when logins are allowed at ``now``.
+        The latest of: MAX_FAILED_LOGINS failures from that address lock it for the rest of the
+        window; MAX_ACCOUNT_FAILED_LOGINS from anywhere lock the account for the rest of it; and
+        beyond ACCOUNT_DELAY_AFTER failures, the newest one delays every address by
+        ``account_delay``.
         """
-        if len(self.failed_logins) < MAX_FAILED_LOGINS:
-            return None
-        until = self.failed_logins[-MAX_FAILED_LOGINS] + LOGIN_WINDOW
+        recent = [f for f in self.failed_logins if f.at > now - LOGIN_WINDOW]
+        mine = [f for f in recent if f.address == address]
+        ends = []
+        if len(mine) >= MAX_FAILED_LOGINS:
+            ends.append(mine[-MAX_FAILED_LOGINS].at + LOGIN_WINDOW)
+        if len(recent) >= MAX_ACCOUNT_FAILED_LOGINS:
+            ends.append(recent[-MAX_ACCOUNT_FAILED_LOGINS].at + LOGIN_WINDOW)
+        if recent:
+            ends.append(recent[-1].at + account_delay(len(recent)))
+        until = max(ends, default=now)
         return until if until > now else None
 
     def clone(self) -> User:
@@ -242,6 +308,19 @@ class UserDirectory(Aggregate):
     def add(self, user: User, *, actor: str) -> None:
         """Lists a newly registered user."""
         self.trigger_event(self.UserAdded, actor=_text("actor", actor), user_id=user.id)
+
+
+def account_delay(failures: int) -> timedelta:
+    """How long the account waits after its newest failure, with ``failures`` in the window."""
+    if failures <= ACCOUNT_DELAY_AFTER:
+        return timedelta(0)
+    return min(timedelta(seconds=2 ** min(failures - ACCOUNT_DELAY_AFTER, 16)), MAX_ACCOUNT_DELAY)
+
+
+def _address(address: str) -> str:
+    if not isinstance(address, str) or not address.strip():
+        return UNKNOWN_ADDRESS
+    return address[:MAX_ADDRESS_CHARS]
 
 
 def _role(role: Role | str) -> Role:

@@ -1,4 +1,5 @@
-"""UserAccounts: the ledger's user use cases (setup once, register, change, list, failed logins).
+"""UserAccounts: the ledger's user use cases (setup once, register, change, list, failed logins,
+unlocking).
 
 A mixin of ``JobLedger``: users live in the same application and log as the jobs. Every command
 loads, calls the ``User``'s (or the ``UserDirectory``'s) methods, and saves their events at once;
@@ -29,7 +30,7 @@ from domain.errors import (
     UserNotFoundError,
 )
 from domain.retries import store_errors, until_saved
-from domain.user import DIRECTORY_ID, Role, User, UserDirectory, user_id_for
+from domain.user import DIRECTORY_ID, UNKNOWN_ADDRESS, Role, User, UserDirectory, user_id_for
 
 MAX_USER_ATTEMPTS = 12
 USER_CACHE_SIZE = 1024
@@ -149,9 +150,14 @@ class UserAccounts(Application[UUID]):
         """Enables a disabled user again."""
         return self.update_user(user_id, disabled=False, actor=actor)
 
-    def record_failed_login(self, user_id: UUID) -> User:
-        """Counts a failed login; raises LoginThrottledError when the account is already locked."""
-        return self._change(user_id, lambda user: user.fail_login())
+    def record_failed_login(self, user_id: UUID, address: str = UNKNOWN_ADDRESS) -> User:
+        """Counts a failed login from ``address``; raises LoginThrottledError when that address
+        is already refused for the account."""
+        return self._change(user_id, lambda user: user.fail_login(address))
+
+    def unlock_logins(self, user_id: UUID, *, actor: str) -> User:
+        """Forgets the user's failed logins, so every address may log in again."""
+        return self._change(user_id, lambda user: user.unlock_logins(actor=actor))
 
     def _change(self, user_id: UUID, command: Callable[[User], None]) -> User:
         """Runs ``command`` on the user as the store has it, and saves its events at once."""
