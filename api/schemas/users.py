@@ -90,3 +90,10 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class PasswordChange(RequestModel):
+    """The caller's current password and the new one."""
+
+    current_password: str = Field(max_length=MAX_PASSWORD_CHARS)
+    new_password: str = Password

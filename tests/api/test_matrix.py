@@ -31,6 +31,9 @@ RULES: dict[str, tuple[str, int, str | None, Any]] = {
     "POST /api/v1/auth/setup": (PUBLIC, 409, None, {"email": "x@x.org", "password": PASSWORD}),
     "POST /api/v1/auth/token": (PUBLIC, SUCCESS, None, None),
     "GET /api/v1/auth/me": (ANY, SUCCESS, None, None),
+    "PATCH /api/v1/auth/me": (
+        ANY, SUCCESS, None, {"currentPassword": PASSWORD, "newPassword": PASSWORD}
+    ),
     "POST /api/v1/users": (ADMIN, 201, None, None),
     "GET /api/v1/users": (ADMIN, SUCCESS, None, None),
     "GET /api/v1/users/{user_id}": (ADMIN, SUCCESS, None, None),
