@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.docs import install_docs
 from api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from api.login import AddressThrottle
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.passwords import Passwords
 from api.routes import auth, commands, health, jobs, root, users
@@ -67,6 +68,7 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
     app.state.settings = settings
     app.state.tokens = Tokens(settings.jwt_secret, settings.token_ttl_seconds)
     app.state.passwords = passwords or Passwords()
+    app.state.address_throttle = AddressThrottle()
     for module in ROUTING_ORDER:
         app.include_router(module.router)
     app.include_router(root.router)

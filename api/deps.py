@@ -20,6 +20,7 @@ from fastapi.security import OAuth2PasswordBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import NotAuthenticatedError, PermissionDeniedError
+from api.login import AddressThrottle
 from api.passwords import Passwords
 from api.policy import may_act_as_owner, may_see
 from api.settings import Settings
@@ -50,6 +51,7 @@ LedgerDep = Annotated[JobLedger, Depends(_state("ledger"))]
 SettingsDep = Annotated[Settings, Depends(_state("settings"))]
 TokensDep = Annotated[Tokens, Depends(_state("tokens"))]
 PasswordsDep = Annotated[Passwords, Depends(_state("passwords"))]
+AddressThrottleDep = Annotated[AddressThrottle, Depends(_state("address_throttle"))]
 ReadModelDep = Annotated[ReadModel, Depends(_state("read_model"))]
 LagProbeDep = Annotated[LagProbe, Depends(_state("lag_probe"))]
 CommandsDep = Annotated[Commands, Depends(_state("commands"))]

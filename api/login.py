@@ -83,19 +83,6 @@ class AddressThrottle:
         return len(self._failures)
 
 
-_throttle_lock = threading.Lock()
-
-
-def address_throttle(request: Request) -> AddressThrottle:
-    """The app's AddressThrottle (one per app, made on first use)."""
-    state = request.app.state
-    with _throttle_lock:
-        throttle: AddressThrottle | None = getattr(state, "address_throttle", None)
-        if throttle is None:
-            throttle = state.address_throttle = AddressThrottle()
-    return throttle
-
-
 def client_address(request: Request) -> str:
     """The client's address as the socket reports it (``unknown`` when there is none)."""
     return request.client.host if request.client and request.client.host else UNKNOWN_ADDRESS

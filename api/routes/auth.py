@@ -8,14 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import CurrentUser, LedgerDep, PasswordsDep, TokensDep
+from api.deps import AddressThrottleDep, CurrentUser, LedgerDep, PasswordsDep, TokensDep
 from api.errors import problem_responses
-from api.login import AddressThrottle, address_throttle, change_own_password, client_address, log_in
+from api.login import change_own_password, client_address, log_in
 from api.routing import CheckedRoute
 from api.schemas.users import PasswordChange, Setup, SetupOut, TokenOut, UserOut
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=CheckedRoute)
-ThrottleDep = Annotated[AddressThrottle, Depends(address_throttle)]
 
 
 @router.post(
@@ -34,7 +33,7 @@ def issue_token(
     ledger: LedgerDep,
     passwords: PasswordsDep,
     tokens: TokensDep,
-    throttle: ThrottleDep,
+    throttle: AddressThrottleDep,
 ) -> TokenOut:
     """Logs in with the OAuth2 password form (``username`` is the email) and returns a token.
 
@@ -63,7 +62,7 @@ def change_my_password(
     user: CurrentUser,
     ledger: LedgerDep,
     passwords: PasswordsDep,
-    throttle: ThrottleDep,
+    throttle: AddressThrottleDep,
 ) -> UserOut:
     """Changes the caller's password and returns the caller.
 
