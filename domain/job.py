@@ -210,7 +210,7 @@ class Job(Aggregate):
         return cls._create(
             cls.Created,
             id=job_id,
-            actor=_actor(actor),
+            actor=checked_actor(actor),
             job_type=_text("type", job_type, MAX_TYPE_CHARS),
             data_json=_json_text("data", data, MAX_DATA_BYTES),
             total_items=None if total_items is None else _count("totalItems", total_items, 1),
@@ -218,7 +218,7 @@ class Job(Aggregate):
 
     def start(self, *, actor: str) -> None:
         """Starts a pending job."""
-        actor = _actor(actor)
+        actor = checked_actor(actor)
         self._require("start", JobStatus.PENDING)
         self.trigger_event(self.Started, actor=actor)
 
@@ -226,7 +226,7 @@ class Job(Aggregate):
         self, processed_items: int, total_items: int | None = None, *, actor: str
     ) -> None:
         """Reports how many items a processing job has done, and optionally its new total."""
-        actor = _actor(actor)
+        actor = checked_actor(actor)
         processed_items = _count("processedItems", processed_items, 0)
         if total_items is not None:
             total_items = _count("totalItems", total_items, 1)
@@ -250,7 +250,7 @@ class Job(Aggregate):
         self, message: str, item: str | None = None, details: Any = None, *, actor: str
     ) -> None:
         """Records an error a worker met; the job carries on."""
-        actor = _actor(actor)
+        actor = checked_actor(actor)
         message = _text("message", message, MAX_MESSAGE_CHARS)
         if item is not None:
             item = _text("item", item, MAX_ITEM_CHARS)
@@ -264,21 +264,21 @@ class Job(Aggregate):
 
     def complete(self, result: Any = None, *, actor: str) -> None:
         """Marks a processing job as completed, with an optional result."""
-        actor = _actor(actor)
+        actor = checked_actor(actor)
         result_json = None if result is None else _json_text("result", result, MAX_RESULT_BYTES)
         self._require("complete", JobStatus.PROCESSING)
         self.trigger_event(self.Completed, actor=actor, result_json=result_json)
 
     def fail(self, reason: str, *, actor: str) -> None:
         """Marks a pending or processing job as failed."""
-        actor = _actor(actor)
+        actor = checked_actor(actor)
         reason = _text("reason", reason, MAX_REASON_CHARS)
         self._require("fail", JobStatus.PENDING, JobStatus.PROCESSING)
         self.trigger_event(self.Failed, actor=actor, reason=reason)
 
     def cancel(self, reason: str | None = None, *, actor: str) -> None:
         """Cancels a job that has not started."""
-        actor = _actor(actor)
+        actor = checked_actor(actor)
         if reason is not None:
             reason = _text("reason", reason, MAX_REASON_CHARS)
         self._require("cancel", JobStatus.PENDING)
@@ -341,7 +341,9 @@ def progress_of(status: JobStatus, processed_items: int, total_items: int | None
     return min(processed_items * 100 // total_items, 99)
 
 
-def _actor(actor: str) -> str:
+def checked_actor(actor: str) -> str:
+    """The actor of an event (a user id, ``cli:<name>``, ``system:<part>``): any aggregate's
+    events name it the same way; raises InvalidInputError otherwise."""
     return _text("actor", actor, MAX_ACTOR_CHARS)
 
 

@@ -34,6 +34,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInputError, LoginThrottledError
+from domain.job import checked_actor
 
 USER_NAMESPACE = UUID("3d7c1f0e-8a2b-4c5d-9e6f-1a2b3c4d5e6f")
 DIRECTORY_ID = uuid5(USER_NAMESPACE, "jobledger:user-directory")
@@ -182,7 +183,7 @@ class User(Aggregate):
         return cls._create(
             cls.Registered,
             id=uuid5(USER_NAMESPACE, canonical),
-            actor=_text("actor", actor),
+            actor=checked_actor(actor),
             email=canonical,
             role=_role(role).value,
             password_hash=_password_hash(password_hash),
@@ -192,25 +193,25 @@ class User(Aggregate):
         """Gives the user another role (nothing is recorded when it is the same)."""
         role = _role(role)
         if role is not self.role:
-            self.trigger_event(self.RoleChanged, actor=_text("actor", actor), role=role.value)
+            self.trigger_event(self.RoleChanged, actor=checked_actor(actor), role=role.value)
 
     def change_password(self, password_hash: str, *, actor: str) -> None:
         """Replaces the password hash (a new password, or the same one rehashed)."""
         self.trigger_event(
             self.PasswordChanged,
-            actor=_text("actor", actor),
+            actor=checked_actor(actor),
             password_hash=_password_hash(password_hash),
         )
 
     def disable(self, *, actor: str) -> None:
         """Stops the user from logging in and refuses the user's tokens."""
         if not self.disabled:
-            self.trigger_event(self.Disabled, actor=_text("actor", actor))
+            self.trigger_event(self.Disabled, actor=checked_actor(actor))
 
     def enable(self, *, actor: str) -> None:
         """Lets a disabled user back in."""
         if self.disabled:
-            self.trigger_event(self.Enabled, actor=_text("actor", actor))
+            self.trigger_event(self.Enabled, actor=checked_actor(actor))
 
     def fail_login(self, address: str = UNKNOWN_ADDRESS) -> None:
         """Records a failed login from ``address``, unless it is refused already (then raises)."""
@@ -221,7 +222,7 @@ class User(Aggregate):
     def unlock_logins(self, *, actor: str) -> None:
         """Forgets every failed login (nothing is recorded when there are none)."""
         if self.failed_logins:
-            self.trigger_event(self.LoginsUnlocked, actor=_text("actor", actor))
+            self.trigger_event(self.LoginsUnlocked, actor=checked_actor(actor))
 
     def check_login_allowed(
         self, address: str = UNKNOWN_ADDRESS, now: datetime | None = None
@@ -303,11 +304,11 @@ class UserDirectory(Aggregate):
     @classmethod
     def create(cls, *, actor: str) -> UserDirectory:
         """Creates the directory; only one can ever exist (its id is fixed)."""
-        return cls._create(cls.Created, id=DIRECTORY_ID, actor=_text("actor", actor))
+        return cls._create(cls.Created, id=DIRECTORY_ID, actor=checked_actor(actor))
 
     def add(self, user: User, *, actor: str) -> None:
         """Lists a newly registered user."""
-        self.trigger_event(self.UserAdded, actor=_text("actor", actor), user_id=user.id)
+        self.trigger_event(self.UserAdded, actor=checked_actor(actor), user_id=user.id)
 
 
 def account_delay(failures: int) -> timedelta:
@@ -340,9 +341,3 @@ def _password_hash(password_hash: str) -> str:
     ):
         raise InvalidInputError("passwordHash", "must be an encoded password hash")
     return password_hash
-
-
-def _text(field: str, value: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InvalidInputError(field, "must be a non-empty string of at most 200 characters")
-    return value
