@@ -19,8 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID, uuid4, uuid5
@@ -109,14 +108,19 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         """Creates a pending job; with an idempotency key, a retry returns the same job."""
         job_id = uuid4() if idempotency_key is None else _idempotent_id(actor, idempotency_key)
         deadline = self._deadline()
-        with self._locked(job_id, deadline), store_errors():
-            job = Job.create(
-                job_id=job_id, job_type=job_type, data=data, total_items=total_items, actor=actor
-            )
-            try:
-                return CommandResult(job, self._save_job(job, deadline))
-            except IntegrityError:
-                replay = self._replay_create(job)
+        lock = self._acquire(job_id, deadline)
+        try:
+            with store_errors():
+                job = Job.create(
+                    job_id=job_id, job_type=job_type, data=data, total_items=total_items,
+                    actor=actor,
+                )  # fmt: skip
+                try:
+                    return CommandResult(job, self._save_job(job, deadline))
+                except IntegrityError:
+                    replay = self._replay_create(job)
+        finally:
+            lock.release()
         if idempotency_key is None:
             # A new random id conflicts only with this command itself: the store retried a
             # commit whose answer was lost, and the first try had landed.
@@ -235,15 +239,19 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
             command(job)
             return CommandResult(job, self._save_job(job, deadline))
 
-        with self._locked(job_id, deadline), store_errors():
-            return until_saved(
-                attempt,
-                lambda: self._jobs.fresh(job_id),
-                cached=self._jobs.cached(job_id),
-                stale=(JobConflictError, VersionMismatchError),
-                attempts=self.max_attempts,
-                exhausted=lambda: ConcurrencyExhaustedError(job_id, self.max_attempts),
-            )
+        lock = self._acquire(job_id, deadline)
+        try:
+            with store_errors():
+                return until_saved(
+                    attempt,
+                    lambda: self._jobs.fresh(job_id),
+                    cached=self._jobs.cached(job_id),
+                    stale=(JobConflictError, VersionMismatchError),
+                    attempts=self.max_attempts,
+                    exhausted=lambda: ConcurrencyExhaustedError(job_id, self.max_attempts),
+                )
+        finally:
+            lock.release()
 
     def _replay_create(self, attempted: Job) -> CommandResult:
         original = self._load(attempted.id, version=1)
@@ -319,21 +327,19 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
             return None
         return time.monotonic() + self._write_timeout
 
-    @contextmanager
-    def _locked(self, job_id: UUID, deadline: float | None) -> Iterator[None]:
-        """Holds the lock that runs one job's commands one at a time in this process, waiting
-        for it no later than ``deadline``: a command queued behind one that waits for a locked
-        store gets its own timeout, not the other's plus its own."""
+    def _acquire(self, job_id: UUID, deadline: float | None) -> threading.Lock:
+        """Takes (and returns, for the caller to release) the lock that runs one job's commands
+        one at a time in this process, waiting for it no later than ``deadline``: a command
+        queued behind one that waits for a locked store gets its own timeout, not the other's
+        plus its own."""
         lock = self._locks[job_id.int % self.lock_stripes]
-        timeout = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-        if not lock.acquire(timeout=timeout):
+        if deadline is None:
+            lock.acquire()
+        elif not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise LedgerUnavailableError(
                 f"The event store is busy: job {job_id}'s earlier command still waits for it."
             )
-        try:
-            yield
-        finally:
-            lock.release()
+        return lock
 
 
 def _idempotent_id(actor: str, key: str) -> UUID:
