@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from api.cli.store import WHERE_THE_STORE_IS, NoStoreError, open_ledger
 from api.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Passwords
 from domain.errors import JobLedgerError, UserNotFoundError
-from domain.user import Role
+from domain.ledger import JobLedger
+from domain.user import Role, User
 from stores import StoreURLError
 
 
@@ -68,40 +70,41 @@ def create_user(args: argparse.Namespace) -> int:
 def change_user(args: argparse.Namespace) -> int:
     """Disables or enables a user; 0 when done, 1 when there is no such user, 2 when the store
     is missing or failed."""
-    prog = f"jobledger users {args.change}"
-    try:
-        with open_ledger() as ledger:
-            user = ledger.find_user(args.email)
-            if args.change == "disable":
-                user = ledger.disable_user(user.id, actor=cli_actor())
-            else:
-                user = ledger.enable_user(user.id, actor=cli_actor())
-    except UserNotFoundError:
-        print(f"{prog}: no user with email {args.email!r}", file=sys.stderr)
-        return 1
-    except (StoreURLError, NoStoreError, JobLedgerError) as error:
-        print(f"{prog}: {error}", file=sys.stderr)
-        return 2
-    print(f"{user.email} is now {'disabled' if user.disabled else 'enabled'}")
-    return 0
+
+    def change(ledger: JobLedger, user: User) -> str:
+        if args.change == "disable":
+            user = ledger.disable_user(user.id, actor=cli_actor())
+        else:
+            user = ledger.enable_user(user.id, actor=cli_actor())
+        return f"{user.email} is now {'disabled' if user.disabled else 'enabled'}"
+
+    return _on_user(f"jobledger users {args.change}", args.email, change)
 
 
 def unlock_user(args: argparse.Namespace) -> int:
     """Clears a user's failed logins; 0 when done, 1 when there is no such user, 2 when the
     input is bad or the store is missing or failed."""
-    prog = "jobledger users unlock"
+
+    def unlock(ledger: JobLedger, user: User) -> str:
+        cleared = len(user.failed_logins)
+        ledger.unlock_logins(user.id, actor=cli_actor())
+        return f"{user.email} may log in again ({cleared} failed logins cleared)"
+
+    return _on_user("jobledger users unlock", args.email, unlock)
+
+
+def _on_user(prog: str, email: str, action: Callable[[JobLedger, User], str]) -> int:
+    """Runs ``action`` on the user with ``email`` and prints what it says; the exit status."""
     try:
         with open_ledger() as ledger:
-            user = ledger.find_user(args.email)
-            cleared = len(user.failed_logins)
-            ledger.unlock_logins(user.id, actor=cli_actor())
+            done = action(ledger, ledger.find_user(email))
     except UserNotFoundError:
-        print(f"{prog}: no user with email {args.email!r}", file=sys.stderr)
+        print(f"{prog}: no user with email {email!r}", file=sys.stderr)
         return 1
     except (StoreURLError, NoStoreError, JobLedgerError) as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
-    print(f"{user.email} may log in again ({cleared} failed logins cleared)")
+    print(done)
     return 0
 
 

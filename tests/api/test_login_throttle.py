@@ -6,7 +6,6 @@ middleware moves into ``scope["client"]``); nothing touches the network.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.cli import main
 from api.login import MAX_ADDRESS_FAILED_LOGINS, AddressThrottle
 from domain.errors import AddressThrottledError
 from domain.ledger import JobLedger
@@ -23,6 +21,7 @@ from domain.user import MAX_FAILED_LOGINS
 from stores import Store
 from tests.api.client import AppClient
 from tests.api.conftest import PASSWORD, People, assert_problem
+from tests.api.test_cli import run
 from tests.conftest import MEMORY_ONLY
 
 TOKEN = "/api/v1/auth/token"
@@ -161,11 +160,6 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     monkeypatch.setenv("JOBLEDGER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("JOBLEDGER_JWT_SECRET", raising=False)
     return url
-
-
-def run(monkeypatch: pytest.MonkeyPatch, *argv: str, stdin: str = "") -> int:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    return main(list(argv))
 
 
 def test_users_unlock_clears_the_failed_logins(
