@@ -46,18 +46,27 @@ def test_a_command_then_an_immediate_query_always_sees_it(
     waits.sort()
     print(f"read-your-writes wait p50 {waits[500] * 1e3:.2f} ms, p99 {waits[990] * 1e3:.2f} ms")
 
+#: A runner's start (its connections, the runner lock, the subscription's first pull) on a
+#: loaded machine: generous, since the test is about the waits after it.
+STARTUP_SECONDS = 30.0
+
 
 def test_wait_for_sees_another_processs_runner_within_milliseconds(
     backend: str, ledger: JobLedger, view: JobSummaryView[Any], make_view: MakeView,
     runner: ProjectionRunner,
 ) -> None:  # fmt: skip
     other = view if backend == "memory" else make_view()
-    assert other.wait_for(ledger.create_job(job_type="t", actor="a").position, timeout=5.0)
+    first = ledger.create_job(job_type="t", actor="a").position
+    assert other.wait_for(first, timeout=STARTUP_SECONDS), (
+        f"the runner did not start and apply position {first} within {STARTUP_SECONDS} s"
+    )
     waits = []
     for _ in range(30):
         position = ledger.create_job(job_type="t", actor="a").position
         started = time.perf_counter()
-        assert other.wait_for(position, timeout=5.0)
+        assert other.wait_for(position, timeout=5.0), (
+            f"position {position} not seen within 5 s; the view is at {other.position()}"
+        )
         waits.append(time.perf_counter() - started)
         assert other.position() >= position
         started = time.perf_counter()
