@@ -9,7 +9,10 @@ can translate the whole family in one place::
     │   └── IdempotencyKeyReusedError an idempotency key came back with a different payload
     ├── JobConflictError              the command conflicts with the job's current state
     │   ├── InvalidTransitionError    the command is not allowed from the job's status
-    │   └── ProgressConflictError     progress would go down or beyond the total
+    │   ├── ProgressConflictError     progress would go down or beyond the total
+    │   ├── NotDueError               the job may not be started before its runAt
+    │   ├── LeaseLostError            a worker's attempt is no longer the job's running attempt
+    │   └── LeaseRenewedError         the lease a sweeper read was extended or ended meanwhile
     ├── VersionMismatchError          the caller expected another version of the job
     ├── LedgerUnavailableError        the store cannot take the command right now
     │   └── ConcurrencyExhaustedError every retry lost an optimistic-concurrency race
@@ -23,6 +26,7 @@ can translate the whole family in one place::
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 
@@ -79,6 +83,37 @@ class InvalidTransitionError(JobConflictError):
 
 class ProgressConflictError(JobConflictError):
     """Raised when reported progress would go down or exceed the total."""
+
+
+class NotDueError(JobConflictError):
+    """Raised when a job is started before its ``runAt``."""
+
+    def __init__(self, job_id: UUID, run_at: datetime) -> None:
+        self.job_id = job_id
+        self.run_at = run_at
+        super().__init__(
+            f"Cannot start job {job_id} yet: it is due at {run_at.isoformat()}; claim due jobs "
+            "with POST /api/v1/jobs/claim."
+        )
+
+
+class LeaseLostError(JobConflictError):
+    """Raised when a worker writes for an attempt that is not the job's running attempt (its
+    lease expired and the job was rescued, or the job ended): the attempt number fences it."""
+
+    def __init__(self, job_id: UUID, attempt: int, status: str, current_attempt: int) -> None:
+        self.job_id = job_id
+        self.attempt = attempt
+        self.status = status
+        self.current_attempt = current_attempt
+        super().__init__(
+            f"Attempt {attempt} of job {job_id} no longer holds it: the job is {status} in "
+            f"attempt {current_attempt}. Stop working on it; its result would not be recorded."
+        )
+
+
+class LeaseRenewedError(JobConflictError):
+    """Raised when a lease a sweeper read has been extended or ended since: left alone."""
 
 
 class VersionMismatchError(JobLedgerError):

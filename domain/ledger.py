@@ -7,6 +7,10 @@ fresh state, so the job's rules (not the race) decide the outcome. Commands savi
 moment share one transaction (``domain.groupcommit``); each still answers only once its own
 event is committed.
 
+Commands that depend on the time read ``clock()`` before the job decides (tests set it), and the
+retry backoff comes from the environment (``JOBLEDGER_RETRY_BASE_SECONDS``,
+``JOBLEDGER_RETRY_MAX_SECONDS``; ``JOBLEDGER_MAX_ATTEMPTS`` is the default attempts of a job).
+
 Jobs this process saved or read recently are kept in a cache. A command first runs against the
 cached state without reading the store: if another process changed the job meanwhile, the save
 conflicts on the version (or the rules refuse the stale state), and the command runs again
@@ -21,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4, uuid5
 
@@ -28,6 +33,12 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 
 from domain.audit import TIME_INDEX_STRIDE, JobAudit
+from domain.backoff import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RETRY_BASE_SECONDS,
+    DEFAULT_RETRY_MAX_SECONDS,
+    Backoff,
+)
 from domain.cache import AggregateCache
 from domain.errors import (
     ConcurrencyExhaustedError,
@@ -39,7 +50,8 @@ from domain.errors import (
     VersionMismatchError,
 )
 from domain.groupcommit import GroupCommit
-from domain.job import Job
+from domain.inputs import integer
+from domain.job import MAX_MAX_ATTEMPTS, MIN_MAX_ATTEMPTS, Job
 from domain.retries import store_errors, until_saved
 from domain.users import UserAccounts
 
@@ -80,6 +92,11 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     #: Setting: how long a command may wait for the store, from its arrival (decimal seconds;
     #: unset: as long as the store's own timeouts allow).
     WRITE_TIMEOUT_SECONDS = "WRITE_TIMEOUT_SECONDS"
+    #: Settings (``JOBLEDGER_`` + the name in the environment): the retry backoff's base and
+    #: cap (decimal seconds), and the attempts a job gets unless its creator says.
+    RETRY_BASE_SECONDS = "RETRY_BASE_SECONDS"
+    RETRY_MAX_SECONDS = "RETRY_MAX_SECONDS"
+    MAX_ATTEMPTS = "MAX_ATTEMPTS"
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
@@ -91,6 +108,17 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         timeout = self.env.get(self.WRITE_TIMEOUT_SECONDS)
         self._write_timeout = float(timeout) if timeout else None
         self._listeners: list[Callable[[int], None]] = []
+        #: The time commands run at (tests replace it to let leases and backoffs pass).
+        self.clock: Callable[[], datetime] = _utc_now
+        self.backoff = Backoff(
+            _env_seconds(self.env.get(self.RETRY_BASE_SECONDS), DEFAULT_RETRY_BASE_SECONDS),
+            _env_seconds(self.env.get(self.RETRY_MAX_SECONDS), DEFAULT_RETRY_MAX_SECONDS),
+        )
+        configured = self.env.get(self.MAX_ATTEMPTS)
+        self.default_max_attempts = integer(
+            "JOBLEDGER_MAX_ATTEMPTS", int(configured) if configured else DEFAULT_MAX_ATTEMPTS,
+            MIN_MAX_ATTEMPTS, MAX_MAX_ATTEMPTS,
+        )  # fmt: skip
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
         """Calls ``listener(position)`` after each save in this process (wakes log followers)."""
@@ -104,21 +132,27 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         total_items: int | None = None,
         actor: str,
         idempotency_key: str | None = None,
+        priority: int = 0,
+        run_at: datetime | None = None,
+        max_attempts: int | None = None,
     ) -> CommandResult:
-        """Creates a pending job; with an idempotency key, a retry returns the same job."""
+        """Creates a pending job, due at ``run_at`` (default: now); with an idempotency key, a
+        retry returns the same job."""
         job_id = uuid4() if idempotency_key is None else _idempotent_id(actor, idempotency_key)
+        attempts = self.default_max_attempts if max_attempts is None else max_attempts
         deadline = self._deadline()
         lock = self._acquire(job_id, deadline)
         try:
             with store_errors():
                 job = Job.create(
                     job_id=job_id, job_type=job_type, data=data, total_items=total_items,
-                    actor=actor,
+                    actor=actor, now=self.clock(), priority=priority, run_at=run_at,
+                    max_attempts=attempts,
                 )  # fmt: skip
                 try:
                     return CommandResult(job, self._save_job(job, deadline))
                 except IntegrityError:
-                    replay = self._replay_create(job)
+                    replay = self._replay_create(job, same_run_at=run_at is not None)
         finally:
             lock.release()
         if idempotency_key is None:
@@ -128,10 +162,34 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         return replay
 
     def start_job(
-        self, job_id: UUID, *, actor: str, expected_version: int | None = None
+        self,
+        job_id: UUID,
+        *,
+        actor: str,
+        worker: str | None = None,
+        lease_seconds: float | None = None,
+        expected_version: int | None = None,
     ) -> CommandResult:
-        """Starts a pending job."""
-        return self._execute(job_id, expected_version, lambda job: job.start(actor=actor))
+        """Starts the next attempt of a due job (a claim of that job); with ``lease_seconds``
+        the attempt holds a lease, and is rescued when it passes."""
+        return self._execute(
+            job_id, expected_version,
+            lambda job: job.start(
+                actor=actor, now=self.clock(), worker=worker, lease_seconds=lease_seconds
+            ),
+        )  # fmt: skip
+
+    def heartbeat(
+        self, job_id: UUID, attempt: int, *, actor: str, lease_seconds: float | None = None
+    ) -> CommandResult:
+        """Keeps a running attempt's lease alive (records an event only past half the lease)."""
+        return self._execute(
+            job_id, None,
+            lambda job: job.heartbeat(
+                attempt, actor=actor, now=self.clock(), lease_seconds=lease_seconds
+            ),
+            trust_cache=False,
+        )  # fmt: skip
 
     def update_progress(
         self,
@@ -140,14 +198,19 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         total_items: int | None = None,
         *,
         actor: str,
+        attempt: int | None = None,
+        lease_seconds: float | None = None,
         expected_version: int | None = None,
     ) -> CommandResult:
-        """Records how far a processing job has got."""
+        """Records how far a processing job has got (and extends its lease)."""
         return self._execute(
             job_id,
             expected_version,
-            lambda job: job.update_progress(processed_items, total_items, actor=actor),
-        )
+            lambda job: job.update_progress(
+                processed_items, total_items, actor=actor, now=self.clock(), attempt=attempt,
+                lease_seconds=lease_seconds,
+            ),
+        )  # fmt: skip
 
     def log_error(
         self,
@@ -157,28 +220,53 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         details: Any = None,
         *,
         actor: str,
+        attempt: int | None = None,
         expected_version: int | None = None,
     ) -> CommandResult:
         """Records an error met while running a job."""
         return self._execute(
             job_id,
             expected_version,
-            lambda job: job.log_error(message, item, details, actor=actor),
+            lambda job: job.log_error(message, item, details, actor=actor, attempt=attempt),
         )
 
     def complete_job(
-        self, job_id: UUID, result: Any = None, *, actor: str, expected_version: int | None = None
+        self,
+        job_id: UUID,
+        result: Any = None,
+        *,
+        actor: str,
+        attempt: int | None = None,
+        expected_version: int | None = None,
     ) -> CommandResult:
         """Marks a processing job as completed."""
         return self._execute(
-            job_id, expected_version, lambda job: job.complete(result, actor=actor)
+            job_id,
+            expected_version,
+            lambda job: job.complete(result, actor=actor, attempt=attempt),
         )
 
     def fail_job(
-        self, job_id: UUID, reason: str, *, actor: str, expected_version: int | None = None
+        self,
+        job_id: UUID,
+        reason: str,
+        *,
+        actor: str,
+        attempt: int | None = None,
+        retry: bool = True,
+        retry_in_seconds: float | None = None,
+        expected_version: int | None = None,
     ) -> CommandResult:
-        """Marks a pending or processing job as failed."""
-        return self._execute(job_id, expected_version, lambda job: job.fail(reason, actor=actor))
+        """Fails the running attempt (retried while attempts are left and ``retry`` holds), or
+        a job that is not running."""
+        return self._execute(
+            job_id,
+            expected_version,
+            lambda job: job.fail(
+                reason, actor=actor, now=self.clock(), backoff=self.backoff, attempt=attempt,
+                retry=retry, retry_in_seconds=retry_in_seconds,
+            ),
+        )  # fmt: skip
 
     def cancel_job(
         self,
@@ -186,10 +274,44 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         reason: str | None = None,
         *,
         actor: str,
+        attempt: int | None = None,
+        ask_running: bool = True,
         expected_version: int | None = None,
     ) -> CommandResult:
-        """Cancels a pending job."""
-        return self._execute(job_id, expected_version, lambda job: job.cancel(reason, actor=actor))
+        """Cancels a job that is not running, or asks a running one to stop (``ask_running``);
+        its worker (``attempt``) cancels at once."""
+        return self._execute(
+            job_id,
+            expected_version,
+            lambda job: job.cancel(reason, actor=actor, attempt=attempt, ask_running=ask_running),
+            trust_cache=False,
+        )
+
+    def retry_job(
+        self,
+        job_id: UUID,
+        max_attempts: int | None = None,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Sends a failed or cancelled job back to pending for more attempts."""
+        return self._execute(
+            job_id,
+            expected_version,
+            lambda job: job.retry(max_attempts, actor=actor, now=self.clock()),
+        )
+
+    def expire_lease(self, job_id: UUID, attempt: int, lease_expires_at: datetime) -> CommandResult:
+        """Ends an attempt whose lease passed, as the sweeper read it; LeaseRenewedError when
+        the job moved on meanwhile (a heartbeat, an end)."""
+        return self._execute(
+            job_id, None,
+            lambda job: job.expire_lease(
+                attempt, lease_expires_at, now=self.clock(), backoff=self.backoff
+            ),
+            trust_cache=False,
+        )  # fmt: skip
 
     def get_job(self, job_id: UUID, version: int | None = None) -> Job:
         """Returns the job, now or as it was at ``version``."""
@@ -229,14 +351,24 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                 listener(position)
 
     def _execute(
-        self, job_id: UUID, expected_version: int | None, command: Callable[[Job], None]
+        self,
+        job_id: UUID,
+        expected_version: int | None,
+        command: Callable[[Job], None],
+        *,
+        trust_cache: bool = True,
     ) -> CommandResult:
+        """Runs one command on the job and saves its events. ``trust_cache=False`` for commands
+        that may record nothing (a heartbeat, a repeated cancel request): an answer without an
+        event is never checked by a save, so it must come from the store's state."""
         deadline = self._deadline()
 
         def attempt(job: Job) -> CommandResult:
             if expected_version is not None and job.version != expected_version:
                 raise VersionMismatchError(job_id, expected_version, job.version)
             command(job)
+            if not job.pending_events:
+                return CommandResult(job, 0)
             return CommandResult(job, self._save_job(job, deadline))
 
         lock = self._acquire(job_id, deadline)
@@ -245,7 +377,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                 return until_saved(
                     attempt,
                     lambda: self._jobs.fresh(job_id),
-                    cached=self._jobs.cached(job_id),
+                    cached=self._jobs.cached(job_id) if trust_cache else None,
                     stale=(JobConflictError, VersionMismatchError),
                     attempts=self.max_attempts,
                     exhausted=lambda: ConcurrencyExhaustedError(job_id, self.max_attempts),
@@ -253,11 +385,14 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         finally:
             lock.release()
 
-    def _replay_create(self, attempted: Job) -> CommandResult:
+    def _replay_create(self, attempted: Job, *, same_run_at: bool) -> CommandResult:
         original = self._load(attempted.id, version=1)
         same_payload = (
             original.job_type == attempted.job_type
             and original.total_items == attempted.total_items
+            and original.priority == attempted.priority
+            and original.initial_max_attempts == attempted.initial_max_attempts
+            and (not same_run_at or original.run_at == attempted.run_at)
             and json.loads(original.data_json) == json.loads(attempted.data_json)
         )
         if not same_payload:
@@ -340,6 +475,24 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                 f"The event store is busy: job {job_id}'s earlier command still waits for it."
             )
         return lock
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _env_seconds(value: str | None, default: float) -> float:
+    if not value:
+        return default
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise InvalidInputError(
+            "retry backoff setting", f"must be decimal seconds, got {value!r}"
+        ) from None
+    if not parsed > 0:
+        raise InvalidInputError("retry backoff setting", f"must be above 0, got {value!r}")
+    return parsed
 
 
 def _idempotent_id(actor: str, key: str) -> UUID:

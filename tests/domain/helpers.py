@@ -20,8 +20,10 @@ def job_in_status(ledger: JobLedger, status: JobStatus, total_items: int | None 
     job_id = ledger.create_job(
         job_type="import", data={"file": "a.csv"}, total_items=total_items, actor=ACTOR
     ).job.id
-    if status is JobStatus.PROCESSING or status is JobStatus.COMPLETED:
+    if status in (JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.RETRYING):
         ledger.start_job(job_id, actor=WORKER)
+    if status is JobStatus.RETRYING:
+        ledger.fail_job(job_id, "flaky", actor=WORKER, retry_in_seconds=0)
     if status is JobStatus.COMPLETED:
         ledger.complete_job(job_id, actor=WORKER)
     if status is JobStatus.FAILED:

@@ -50,7 +50,11 @@ def test_history_lists_every_event_with_its_actor_and_data(ledger: JobLedger) ->
         (6, "ProgressUpdated", WORKER),
         (7, "Completed", "worker-2"),
     ]
-    assert history[0].data == {"job_type": "export", "data": {"q": 1}, "total_items": 4}
+    created = dict(history[0].data)
+    assert created.pop("run_at") <= job.created_at
+    assert created == {
+        "job_type": "export", "data": {"q": 1}, "total_items": 4, "priority": 0, "max_attempts": 3,
+    }  # fmt: skip
     assert history[1].data == {"message": "slow disk", "item": None, "details": {"ms": 900}}
     assert history[6].data == {"result": {"url": "s3://x"}}
     assert [h.at for h in history] == sorted(h.at for h in history)
