@@ -54,8 +54,15 @@ class InvalidInputError(JobLedgerError, ValueError):
 class IdempotencyKeyReusedError(InvalidInputError):
     """Raised when an idempotency key is reused with a different payload."""
 
-    def __init__(self, job_id: UUID) -> None:
+    def __init__(self, job_id: UUID | None = None) -> None:
         self.job_id = job_id
+        if job_id is None:
+            super().__init__(
+                "Idempotency-Key",
+                "this key already answered another request (method, path or body differ); "
+                "use a new key for a new command",
+            )
+            return
         super().__init__(
             "idempotencyKey",
             f"this key already created job {job_id} with a different payload; "

@@ -52,6 +52,7 @@ from domain.errors import (
 from domain.groupcommit import GroupCommit
 from domain.inputs import integer
 from domain.job import MAX_MAX_ATTEMPTS, MIN_MAX_ATTEMPTS, Job
+from domain.receipts import CommandReceipt, Idempotency
 from domain.retries import store_errors, until_saved
 from domain.users import UserAccounts
 
@@ -63,10 +64,12 @@ MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 @dataclass(frozen=True, slots=True)
 class JobSave:
-    """A job and the new events a command gave it, waiting to be written."""
+    """A job and the new events a command gave it, waiting to be written (with the command's
+    receipt, when it has an idempotency key)."""
 
     job: Job
     events: Sequence[Any]
+    receipt: CommandReceipt | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +79,11 @@ class CommandResult:
     job: Job
     #: Notification id of the last event this command recorded (or the log's head on a replay).
     position: int
-    #: True when an idempotent create found the job it had already created.
+    #: True when an idempotent create found the job it had already created, or a command's
+    #: idempotency key its receipt.
     replayed: bool = False
+    #: The answer stored with the receipt, ``(status_code, body)``, on a replay of a command.
+    answer: tuple[int, str] | None = None
 
 
 class JobLedger(UserAccounts, JobAudit, Application[UUID]):
@@ -169,6 +175,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         worker: str | None = None,
         lease_seconds: float | None = None,
         expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Starts the next attempt of a due job (a claim of that job); with ``lease_seconds``
         the attempt holds a lease, and is rescued when it passes."""
@@ -177,10 +184,17 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
             lambda job: job.start(
                 actor=actor, now=self.clock(), worker=worker, lease_seconds=lease_seconds
             ),
+            idempotency=idempotency,
         )  # fmt: skip
 
     def heartbeat(
-        self, job_id: UUID, attempt: int, *, actor: str, lease_seconds: float | None = None
+        self,
+        job_id: UUID,
+        attempt: int,
+        *,
+        actor: str,
+        lease_seconds: float | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Keeps a running attempt's lease alive (records an event only past half the lease)."""
         return self._execute(
@@ -189,6 +203,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                 attempt, actor=actor, now=self.clock(), lease_seconds=lease_seconds
             ),
             trust_cache=False,
+            idempotency=idempotency,
         )  # fmt: skip
 
     def update_progress(
@@ -201,6 +216,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         attempt: int | None = None,
         lease_seconds: float | None = None,
         expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Records how far a processing job has got (and extends its lease)."""
         return self._execute(
@@ -210,6 +226,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                 processed_items, total_items, actor=actor, now=self.clock(), attempt=attempt,
                 lease_seconds=lease_seconds,
             ),
+            idempotency=idempotency,
         )  # fmt: skip
 
     def log_error(
@@ -222,12 +239,14 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         actor: str,
         attempt: int | None = None,
         expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Records an error met while running a job."""
         return self._execute(
             job_id,
             expected_version,
             lambda job: job.log_error(message, item, details, actor=actor, attempt=attempt),
+            idempotency=idempotency,
         )
 
     def complete_job(
@@ -238,12 +257,14 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         actor: str,
         attempt: int | None = None,
         expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Marks a processing job as completed."""
         return self._execute(
             job_id,
             expected_version,
             lambda job: job.complete(result, actor=actor, attempt=attempt),
+            idempotency=idempotency,
         )
 
     def fail_job(
@@ -256,6 +277,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         retry: bool = True,
         retry_in_seconds: float | None = None,
         expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Fails the running attempt (retried while attempts are left and ``retry`` holds), or
         a job that is not running."""
@@ -266,6 +288,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
                 reason, actor=actor, now=self.clock(), backoff=self.backoff, attempt=attempt,
                 retry=retry, retry_in_seconds=retry_in_seconds,
             ),
+            idempotency=idempotency,
         )  # fmt: skip
 
     def cancel_job(
@@ -277,6 +300,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         attempt: int | None = None,
         ask_running: bool = True,
         expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Cancels a job that is not running, or asks a running one to stop (``ask_running``);
         its worker (``attempt``) cancels at once."""
@@ -285,6 +309,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
             expected_version,
             lambda job: job.cancel(reason, actor=actor, attempt=attempt, ask_running=ask_running),
             trust_cache=False,
+            idempotency=idempotency,
         )
 
     def retry_job(
@@ -294,12 +319,14 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         *,
         actor: str,
         expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Sends a failed or cancelled job back to pending for more attempts."""
         return self._execute(
             job_id,
             expected_version,
             lambda job: job.retry(max_attempts, actor=actor, now=self.clock()),
+            idempotency=idempotency,
         )
 
     def expire_lease(self, job_id: UUID, attempt: int, lease_expires_at: datetime) -> CommandResult:
@@ -357,19 +384,25 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         command: Callable[[Job], None],
         *,
         trust_cache: bool = True,
+        idempotency: Idempotency | None = None,
     ) -> CommandResult:
-        """Runs one command on the job and saves its events. ``trust_cache=False`` for commands
-        that may record nothing (a heartbeat, a repeated cancel request): an answer without an
-        event is never checked by a save, so it must come from the store's state."""
+        """Runs one command on the job and saves its events (and its receipt, with an
+        idempotency key: a key already answered replays that answer, before any check).
+        ``trust_cache=False`` for commands that may record nothing (a heartbeat, a repeated
+        cancel request): an answer without an event is never checked by a save, so it must
+        come from the store's state."""
         deadline = self._deadline()
 
         def attempt(job: Job) -> CommandResult:
+            if idempotency is not None and (replay := self._replay(idempotency, job)):
+                return replay
             if expected_version is not None and job.version != expected_version:
                 raise VersionMismatchError(job_id, expected_version, job.version)
             command(job)
-            if not job.pending_events:
+            receipt = None if idempotency is None else idempotency.receipt(job)
+            if not job.pending_events and receipt is None:
                 return CommandResult(job, 0)
-            return CommandResult(job, self._save_job(job, deadline))
+            return CommandResult(job, self._save_job(job, deadline, receipt))
 
         lock = self._acquire(job_id, deadline)
         try:
@@ -408,10 +441,42 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
             raise JobNotFoundError(job_id)
         return job
 
-    def _save_job(self, job: Job, deadline: float | None) -> int:
-        """Saves the job's new events, in a transaction shared with the commands saving at the
-        same moment (see ``domain.groupcommit``); returns the log position of the last one."""
-        position = self._commits.submit(JobSave(job, job.collect_events()), deadline)
+    def find_receipt(self, idempotency: Idempotency) -> CommandReceipt | None:
+        """The receipt stored for this caller's key, if any (IdempotencyKeyReusedError when it
+        answered another request)."""
+        try:
+            receipt: Any = self.repository.get(idempotency.receipt_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(receipt, CommandReceipt):
+            return None
+        if receipt.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReusedError()
+        return receipt
+
+    def save_receipt(self, idempotency: Idempotency, outcome: Any) -> None:
+        """Saves a receipt on its own, for an answer made of several commands (a claim);
+        IntegrityError when the key was answered meanwhile."""
+        receipt = idempotency.receipt(outcome)
+        with store_errors():
+            self.save(receipt)
+
+    def _replay(self, idempotency: Idempotency, job: Job) -> CommandResult | None:
+        receipt = self.find_receipt(idempotency)
+        if receipt is None:
+            return None
+        return CommandResult(
+            job, self.head(), replayed=True, answer=(receipt.status_code, receipt.body)
+        )
+
+    def _save_job(
+        self, job: Job, deadline: float | None, receipt: CommandReceipt | None = None
+    ) -> int:
+        """Saves the job's new events (and the command's receipt), in a transaction shared
+        with the commands saving at the same moment (see ``domain.groupcommit``); returns the
+        log position of the last one."""
+        save = JobSave(job, job.collect_events(), receipt)
+        position = self._commits.submit(save, deadline)
         self._jobs.remember(job)
         return position
 
@@ -448,13 +513,19 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         for save in saves:
             processing.events.extend(save.events)
             processing.aggregates[save.job.id] = save.job
+            if save.receipt is not None:
+                processing.events.extend(save.receipt.collect_events())
+                processing.aggregates[save.receipt.id] = save.receipt
         if deadline is not None:
             processing.saved_kwargs["deadline"] = deadline
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)
         last = {r.domain_event.originator_id: r.notification.id for r in recordings}
-        return [last[save.job.id] for save in saves]
+        return [
+            max(last.get(save.job.id, 0), last[save.receipt.id] if save.receipt else 0)
+            for save in saves
+        ]
 
     def _deadline(self) -> float | None:
         """When a command arriving now must have stopped waiting for the store."""
