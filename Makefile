@@ -37,6 +37,7 @@ RUNS ?= 4
 LOAD ?= 2
 
 stress: $(STAMP)
+	.ci/services
 	$(BIN)/python .ci/stress.py --runs $(RUNS) --load $(LOAD) $(PYTEST_ARGS)
 
 bench: $(STAMP)
