@@ -1,9 +1,9 @@
 """The read model as a server uses it: the store's view kept current by a runner, and
 read-your-writes (a command answers once the view shows it).
 
-Each server process opens the view and starts a projection runner; on PostgreSQL (and SQLite)
-only one runner per store is active at a time and the others stand by, so several processes
-share one. The view's own store failures become ``LedgerUnavailableError`` (503), like the
+Each server process opens the view and starts a projection runner and a lease sweeper; on
+PostgreSQL (and SQLite) only one runner per store is active at a time and the others stand by,
+so several processes share one (and the active runner's process sweeps). The view's own store failures become ``LedgerUnavailableError`` (503), like the
 ledger's: no driver exception leaves this module.
 """
 
@@ -22,6 +22,8 @@ import psycopg
 from domain.errors import LedgerUnavailableError
 from domain.ledger import CommandResult, JobLedger
 from projections import JobPage, JobQuery, ProjectionRunner, open_view
+from projections.claims import ClaimResult, Claims
+from projections.sweeper import LeaseSweeper
 from projections.view import JobSummaryView
 from stores import Store
 
@@ -33,11 +35,24 @@ _VIEW_ERRORS = (sqlite3.Error, psycopg.Error, OSError)
 
 
 class ReadModel:
-    """Lists jobs, tells how far the view has got, and waits for it (read-your-writes)."""
+    """Lists jobs, tells how far the view has got, and waits for it (read-your-writes); holds
+    the claims and the lease sweeper that read it."""
 
-    def __init__(self, view: JobSummaryView[Any], runner: ProjectionRunner) -> None:
+    def __init__(
+        self,
+        view: JobSummaryView[Any],
+        runner: ProjectionRunner,
+        sweeper: LeaseSweeper | None = None,
+    ) -> None:
         self.view = view
         self.runner = runner
+        self.sweeper = sweeper or LeaseSweeper(runner.ledger, view, runner.is_active)
+        self.claims = Claims(runner.ledger, view, local=runner.is_active)
+
+    def claim(self, **kwargs: Any) -> ClaimResult:
+        """``Claims.claim`` (raises LedgerUnavailableError when the view is unreachable)."""
+        with _view_errors():
+            return self.claims.claim(**kwargs)
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Waits until the view has applied ``position``; False when ``timeout`` ran out.
@@ -96,9 +111,12 @@ def open_read_model(ledger: JobLedger, store: Store) -> Iterator[ReadModel]:
     view = open_view(store)
     try:
         runner = ProjectionRunner(ledger, view).start()
+        read_model = ReadModel(view, runner)
+        read_model.sweeper.start()
         try:
-            yield ReadModel(view, runner)
+            yield read_model
         finally:
+            read_model.sweeper.stop()
             runner.stop()
     finally:
         view.close()

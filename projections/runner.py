@@ -108,6 +108,10 @@ class ProjectionRunner:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def is_active(self) -> bool:
+        """Whether this runner holds the lock now (what the lease sweeper follows)."""
+        return self.active
+
     def wait_for(self, position: int, timeout: float = 2.0) -> bool:
         """Waits until the view has applied ``position`` (read-your-writes); False on timeout."""
         return self.view.wait_for(position, timeout)

@@ -1,0 +1,179 @@
+"""Claims: hand due jobs to workers, each to exactly one, with any number of API processes.
+
+Candidates come from the view (``JobSummaryView.claimable``: due pending or retrying jobs in
+claim order, served by an index). Each is then started through the ledger, whose save is checked
+by the store's optimistic concurrency: of two claimers racing for one job, one records
+``Started`` and the other's save conflicts, re-reads the job, finds it processing and moves on
+to its next candidate (a *lost race*). Claimers of one process never race each other: a job
+this process is claiming, or claimed at a position the view has not reached yet (it still
+shows pending), is skipped.
+
+A waiting claim (``wait_seconds``) that finds nothing due sleeps until the view moves on (a job
+created, retried or sent back; in this process at once, from others' runners through the store)
+or until the earliest ``run_at`` the view knows comes, whichever is first: no fixed poll loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from domain.errors import JobConflictError, JobNotFoundError
+from domain.job import Job
+from domain.ledger import JobLedger
+from projections.view import JobSummaryView
+
+#: Candidates read per job asked for: spares for the races a busy store makes claimers lose.
+SPARE_CANDIDATES = 2
+#: The longest sleep of a waiting claim between two looks at the view (a safety net for a
+#: wake-up missed across processes; a wake-up in this process is immediate).
+MAX_WAIT_STEP_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """The jobs one claim started, and what it cost."""
+
+    jobs: list[Job] = field(default_factory=list)
+    #: The log position of the last ``Started`` this claim recorded (0: none).
+    position: int = 0
+    #: Candidates another claimer (another process) took first.
+    lost_races: int = 0
+
+
+class Claims:
+    """Starts due jobs for workers; one instance per process, shared by its requests."""
+
+    def __init__(
+        self,
+        ledger: JobLedger,
+        view: JobSummaryView[Any],
+        *,
+        local: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """``local()`` says whether this process's runner writes the view (its waits then
+        need no look at the store)."""
+        self.ledger = ledger
+        self.view = view
+        self._local = local
+        self._lock = threading.Lock()
+        #: Job id -> the position of its claim by this process (0 while being claimed).
+        self._taken: dict[UUID, int] = {}
+        #: The view positions that claims in flight read their candidates at (with counts).
+        self._reading: Counter[int] = Counter()
+        #: Lost races since this process started (for benchmarks and status).
+        self.lost_races = 0
+
+    def claim(
+        self,
+        *,
+        actor: str,
+        worker: str | None,
+        types: Collection[str] | None,
+        limit: int,
+        lease_seconds: float,
+        wait_seconds: float = 0.0,
+    ) -> ClaimResult:
+        """Starts up to ``limit`` due jobs (of ``types``, any when None), highest priority first,
+        then earliest ``run_at``, then oldest; waits up to ``wait_seconds`` for one to be due."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            seen = self.view.observed
+            result = self._claim_due(actor, worker, types, limit, lease_seconds)
+            remaining = deadline - time.monotonic()
+            if result.jobs or remaining <= 0:
+                return result
+            self._wait_for_due(seen, types, remaining)
+
+    def _claim_due(
+        self,
+        actor: str,
+        worker: str | None,
+        types: Collection[str] | None,
+        limit: int,
+        lease_seconds: float,
+    ) -> ClaimResult:
+        jobs: list[Job] = []
+        position = lost = 0
+        read_at, skip = self._begin_read()
+        try:
+            candidates = self.view.claimable(
+                self.ledger.clock(), types, limit * SPARE_CANDIDATES, skip
+            )
+            for job_id in candidates:
+                if len(jobs) == limit:
+                    break
+                if not self._take(job_id, read_at):
+                    continue
+                claimed = 0
+                try:
+                    started = self.ledger.start_job(
+                        job_id, actor=actor, worker=worker, lease_seconds=lease_seconds
+                    )
+                    claimed = started.position
+                except (JobConflictError, JobNotFoundError):
+                    lost += 1
+                    continue
+                finally:
+                    self._release(job_id, claimed)
+                jobs.append(started.job)
+                position = max(position, started.position)
+        finally:
+            self._end_read(read_at)
+        if lost:
+            with self._lock:
+                self.lost_races += lost
+        return ClaimResult(jobs, position, lost)
+
+    def _wait_for_due(self, seen: int, types: Collection[str] | None, remaining: float) -> None:
+        """Sleeps until the view passes ``seen``, the next ``run_at`` comes, or ``remaining``
+        seconds pass."""
+        timeout = min(remaining, MAX_WAIT_STEP_SECONDS)
+        next_run_at = self.view.next_run_at(types)
+        if next_run_at is not None:
+            until_due = (next_run_at - self.ledger.clock()).total_seconds()
+            timeout = max(0.0, min(timeout, until_due))
+        if timeout > 0:
+            self.view.wait_for(seen + 1, timeout, local=self._local())
+
+    def _begin_read(self) -> tuple[int, set[UUID]]:
+        """The view position candidates are read at, and the jobs to leave out: those this
+        process is claiming, or claimed beyond that position (the view still shows them due).
+        A claim is forgotten once every claim in flight reads a view that shows it."""
+        if not self._local():
+            self.view.observe(self.view.position())
+        read_at = self.view.observed
+        with self._lock:
+            self._reading[read_at] += 1
+            oldest = min(self._reading)
+            for job_id in [j for j, p in self._taken.items() if 0 < p <= oldest]:
+                del self._taken[job_id]
+            return read_at, set(self._taken)
+
+    def _end_read(self, read_at: int) -> None:
+        with self._lock:
+            self._reading[read_at] -= 1
+            if not self._reading[read_at]:
+                del self._reading[read_at]
+
+    def _take(self, job_id: UUID, read_at: int) -> bool:
+        """Whether this claim may try the job (no other claim of this process has it, nor
+        claimed it after the view this claim read)."""
+        with self._lock:
+            position = self._taken.get(job_id)
+            if position is not None and (position == 0 or position > read_at):
+                return False
+            self._taken[job_id] = 0
+            return True
+
+    def _release(self, job_id: UUID, position: int) -> None:
+        with self._lock:
+            if position:
+                self._taken[job_id] = position
+            else:
+                self._taken.pop(job_id, None)
