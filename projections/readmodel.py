@@ -3,8 +3,9 @@ read-your-writes (a command answers once the view shows it).
 
 Each server process opens the view and starts a projection runner and a lease sweeper; on
 PostgreSQL (and SQLite) only one runner per store is active at a time and the others stand by,
-so several processes share one (and the active runner's process sweeps). The view's own store failures become ``LedgerUnavailableError`` (503), like the
-ledger's: no driver exception leaves this module.
+so several processes share one (and the active runner's process sweeps). The view's own store
+failures become ``LedgerUnavailableError`` (503), like the ledger's: no driver exception leaves
+this module.
 """
 
 from __future__ import annotations
