@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from api.cli.store import WHERE_THE_STORE_IS
 
-COMMAND_MODULES: tuple[str, ...] = ("serve", "users", "token", "projections", "history")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "users", "token", "jobs", "projections", "history")
 
 
 def build_parser() -> argparse.ArgumentParser:

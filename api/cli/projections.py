@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -27,6 +28,8 @@ from projections.rebuild import RebuildProgress
 from stores import Store
 
 MAX_LISTED_DIFFERENCES = 50
+#: Passed leases counted by ``status`` before it says "N+".
+OVERDUE_SHOWN = 1000
 
 #: A command needs a few connections, not the API's pool (PostgreSQL only; ignored elsewhere).
 
@@ -94,10 +97,40 @@ def status(args: argparse.Namespace) -> int:
         console.print(f"position  {position:,}")
         console.print(f"head      {head:,}")
         console.print(f"lag       {max(head - position, 0):,} events")
-        console.print(f"runner    {view.runner_holder() or 'none active'}")
+        holder = view.runner_holder()
+        console.print(f"runner    {holder or 'none active'}")
+        console.print(f"sweeper   {_sweeper_line(holder)}")
+        now = ledger.clock()
+        console.print(f"leases    {_leases_line(view, now)}")
+        console.print(f"overdue   {_overdue_line(view, now)}")
         statuses = ", ".join(f"{name} {n:,}" for name, n in counts.by_status.items())
         console.print(f"jobs      {counts.total:,} ({statuses})")
     return 0
+
+
+def _sweeper_line(holder: str | None) -> str:
+    if holder is None:
+        return "none active: no process runs the projection, so passed leases are not ended"
+    return "runs beside the active runner, ending passed leases within 2 s"
+
+
+def _leases_line(view: JobSummaryView[Any], now: datetime) -> str:
+    """When the earliest lease passes (or passed: the sweeper's backlog, with ``_overdue``)."""
+    upcoming = view.next_lease_expiry()
+    if upcoming is None:
+        return "none held"
+    seconds = (upcoming - now).total_seconds()
+    return (
+        f"next passes in {seconds:.1f} s" if seconds > 0 else f"oldest passed {-seconds:.1f} s ago"
+    )
+
+
+def _overdue_line(view: JobSummaryView[Any], now: datetime) -> str:
+    overdue = len(view.expired_leases(now, OVERDUE_SHOWN))
+    if not overdue:
+        return "none: no lease is past its time"
+    more = "+" if overdue == OVERDUE_SHOWN else ""
+    return f"{overdue}{more} leases passed, not yet ended by the sweeper"
 
 
 @_exit_2_on_error
