@@ -9,10 +9,12 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from uuid import UUID
 
+from domain.job import JobStatus
 from projections.locks import ExclusiveLock, MemoryLock
 from projections.log import ReadLog
 from projections.projection import JobSummaryProjection
@@ -26,6 +28,7 @@ from projections.view import (
 )
 
 SWAP_BATCH = 500
+WAITING = (JobStatus.PENDING, JobStatus.RETRYING)
 
 
 class MemorySummaryView(JobSummaryView[None]):
@@ -83,6 +86,60 @@ class MemorySummaryView(JobSummaryView[None]):
     def counts(self) -> SummaryCounts:
         with self._lock:
             return SummaryCounts.from_triples((d, k, n) for (d, k), n in self._counts.items())
+
+    def claimable(
+        self,
+        now: datetime,
+        types: Collection[str] | None,
+        limit: int,
+        skip: Collection[UUID] = (),
+    ) -> list[UUID]:
+        skipped = {job_id.int for job_id in skip}
+        with self._lock:
+            due = [
+                r
+                for key, r in self._rows.items()
+                if r.status in WAITING
+                and r.run_at <= now
+                and (types is None or r.job_type in types)
+                and key not in skipped
+            ]
+        due.sort(key=lambda r: (-r.priority, r.run_at, r.created_at, r.id))
+        return [r.id for r in due[:limit]]
+
+    def next_run_at(self, types: Collection[str] | None) -> datetime | None:
+        with self._lock:
+            return min(
+                (
+                    r.run_at
+                    for r in self._rows.values()
+                    if r.status in WAITING and (types is None or r.job_type in types)
+                ),
+                default=None,
+            )
+
+    def expired_leases(self, now: datetime, limit: int) -> list[tuple[UUID, int, datetime]]:
+        with self._lock:
+            leases = [
+                (r.lease_expires_at, r.id, r.attempt)
+                for r in self._rows.values()
+                if r.status is JobStatus.PROCESSING
+                and r.lease_expires_at is not None
+                and r.lease_expires_at <= now
+            ]
+        leases.sort()
+        return [(job_id, attempt, expires) for expires, job_id, attempt in leases[:limit]]
+
+    def next_lease_expiry(self) -> datetime | None:
+        with self._lock:
+            return min(
+                (
+                    r.lease_expires_at
+                    for r in self._rows.values()
+                    if r.status is JobStatus.PROCESSING and r.lease_expires_at is not None
+                ),
+                default=None,
+            )
 
     def rows(self) -> Iterator[JobSummary]:
         with self._lock:

@@ -12,7 +12,9 @@ rows and position together, which the runner replays.
 One runner per database holds a session-level advisory lock (on its own connection; released by
 the server when that connection ends). A rebuild fills ``job_summary_shadow`` (asynchronous
 commits, secondary indexes built at the end), then renames it over ``job_summary`` in one
-transaction that first locks the live table.
+transaction that first locks the live table. A ``job_summary`` an earlier version created (other
+columns) is dropped when the view opens and recreated empty at position 0: the runner replays the
+whole log into it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
@@ -38,8 +41,12 @@ from projections.sql import (
     PROGRESS_COLUMNS,
     SELECT_COLUMNS,
     STATUS_COLUMNS,
+    claimable_statement,
+    expired_leases_statement,
     index_statements,
     list_statement,
+    next_lease_expiry_statement,
+    next_run_at_statement,
 )
 from projections.summary import STATUS, TYPE, JobSummary, SummaryChanges, SummaryCounts
 from projections.view import (
@@ -75,9 +82,16 @@ TYPES = {
     "completed_at": "timestamptz",
     "updated_at": "timestamptz",
     "version": "bigint",
+    "priority": "smallint",
+    "run_at": "timestamptz",
+    "attempt": "integer",
+    "max_attempts": "integer",
+    "lease_expires_at": "timestamptz",
+    "cancel_requested": "boolean",
 }
 NOT_NULL = {"job_type", "status", "created_by", "processed_items", "progress", "error_count",
-            "created_at", "updated_at", "version"}  # fmt: skip
+            "created_at", "updated_at", "version", "priority", "run_at", "attempt",
+            "max_attempts", "cancel_requested"}  # fmt: skip
 
 Connection = psycopg.Connection[Any]
 
@@ -145,8 +159,11 @@ class PostgresSummaryView(JobSummaryView[Connection]):
                 "INSERT INTO projection_meta VALUES ('cursor_key', %s) ON CONFLICT DO NOTHING",
                 (secrets.token_bytes(32),),
             )
-            found = db.execute("SELECT to_regclass(%s)", (self.name,)).fetchone()
-            if found is None or found[0] is None:
+            columns = _columns(db, self.name)
+            outdated = bool(columns) and columns != COLUMNS
+            if outdated:
+                _drop_outdated(db)
+            if columns != COLUMNS:
                 self._create_tables(db, with_indexes=True)
             for statement in index_statements(self.name, secrets.token_hex(4), _indexes(db)):
                 db.execute(statement)
@@ -154,6 +171,10 @@ class PostgresSummaryView(JobSummaryView[Connection]):
                 "INSERT INTO projection_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
                 (self.name,),
             )
+            if outdated:
+                db.execute(
+                    "UPDATE projection_tracking SET position = 0 WHERE name = %s", (self.name,)
+                )
 
     def _create_tables(self, db: Connection, *, with_indexes: bool) -> None:
         token = secrets.token_hex(4)
@@ -219,18 +240,20 @@ class PostgresSummaryView(JobSummaryView[Connection]):
                 inserts.append((
                     job_id, r.job_type, r.status.value, r.created_by, r.total_items,
                     r.processed_items, r.progress, r.error_count, r.last_error, r.created_at,
-                    r.started_at, r.completed_at, r.updated_at, r.version,
+                    r.started_at, r.completed_at, r.updated_at, r.version, r.priority, r.run_at,
+                    r.attempt, r.max_attempts, r.lease_expires_at, r.cancel_requested,
                 ))  # fmt: skip
             elif key in status_changed:
                 by_status.append((
-                    r.status.value, r.started_at, r.completed_at, r.total_items,
-                    r.processed_items, r.progress, r.error_count, r.last_error, r.updated_at,
-                    r.version, job_id,
+                    r.status.value, r.started_at, r.completed_at, r.run_at, r.attempt,
+                    r.max_attempts, r.total_items, r.processed_items, r.progress, r.error_count,
+                    r.last_error, r.updated_at, r.version, r.lease_expires_at, r.cancel_requested,
+                    job_id,
                 ))  # fmt: skip
             else:
                 by_progress.append((
                     r.total_items, r.processed_items, r.progress, r.error_count, r.last_error,
-                    r.updated_at, r.version, job_id,
+                    r.updated_at, r.version, r.lease_expires_at, r.cancel_requested, job_id,
                 ))  # fmt: skip
         deltas = [(d, k, n) for (d, k), n in changes.count_deltas.items() if n]
         for statement, records in (
@@ -276,6 +299,37 @@ class PostgresSummaryView(JobSummaryView[Connection]):
         with self._connection() as db:
             triples = db.execute(f"SELECT dimension, key, n FROM {self._counts_table}").fetchall()
         return SummaryCounts.from_triples(triples)
+
+    def claimable(
+        self,
+        now: datetime,
+        types: Collection[str] | None,
+        limit: int,
+        skip: Collection[UUID] = (),
+    ) -> list[UUID]:
+        if types is not None and not types:
+            return []
+        statement, params = claimable_statement(self.name, now, types, limit, list(skip), "%s")
+        with self._connection() as db:
+            return [r[0] for r in db.execute(statement, params)]
+
+    def next_run_at(self, types: Collection[str] | None) -> datetime | None:
+        if types is not None and not types:
+            return None
+        statement, params = next_run_at_statement(self.name, types, "%s")
+        with self._connection() as db:
+            row = db.execute(statement, params).fetchone()
+        return None if row is None else cast(datetime | None, row[0])
+
+    def expired_leases(self, now: datetime, limit: int) -> list[tuple[UUID, int, datetime]]:
+        with self._connection() as db:
+            records = db.execute(expired_leases_statement(self.name, "%s"), (now, limit))
+            return [(r[0], r[1], r[2]) for r in records]
+
+    def next_lease_expiry(self) -> datetime | None:
+        with self._connection() as db:
+            row = db.execute(next_lease_expiry_statement(self.name)).fetchone()
+        return None if row is None else cast(datetime, row[0])
 
     def rows(self) -> Iterator[JobSummary]:
         with psycopg.connect(**self.conninfo) as db, db.cursor(name="job_summary_rows") as cursor:
@@ -447,6 +501,22 @@ def _indexes(db: Connection) -> set[tuple[str, ...]]:
     return {tuple(row[0]) for row in rows}
 
 
+def _columns(db: Connection, name: str) -> tuple[str, ...]:
+    """The columns of a table, in order (none when it does not exist)."""
+    rows = db.execute(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+        "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (name,),
+    ).fetchall()
+    return tuple(row[0] for row in rows)
+
+
+def _drop_outdated(db: Connection) -> None:
+    """Drops a live view an earlier version created (other columns): it is derived data, so
+    the caller recreates it empty at position 0 and the runner replays the log into it."""
+    db.execute(f"DROP TABLE IF EXISTS {LIVE_NAME}, {LIVE_NAME}_counts")
+
+
 def _drop_leftovers(db: Connection) -> None:
     names = [
         row[0]
@@ -472,5 +542,5 @@ def _same(value: Any) -> Any:
 def _from_record(r: Sequence[Any]) -> JobSummary:
     return JobSummary(
         r[0], r[1], JobStatus(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-        r[12], r[13],
+        r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19],
     )  # fmt: skip

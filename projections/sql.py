@@ -3,8 +3,11 @@
 Every list is a keyset walk on ``(created_at, id)``. Without filters it reads one range of the
 ``(created_at, id)`` index. Otherwise each index leads with its equality filters, then
 ``status``, then ``created_at, id``, and a query over several statuses (or none, meaning all
-five) reads one ordered index range per status, each at most ``offset + limit + 1`` rows, and
+six) reads one ordered index range per status, each at most ``offset + limit + 1`` rows, and
 merges them, so no supported filter and sort ever scans the table or sorts more than that.
+
+The claim path and the lease sweeper read partial indexes, which hold only the rows they
+concern (waiting rows; processing rows with a lease), in the order they ask for.
 """
 
 from __future__ import annotations
@@ -32,20 +35,43 @@ COLUMNS = (
     "completed_at",
     "updated_at",
     "version",
+    "priority",
+    "run_at",
+    "attempt",
+    "max_attempts",
+    "lease_expires_at",
+    "cancel_requested",
 )
 SELECT_COLUMNS = ", ".join(COLUMNS)
 
-#: Index suffix -> columns. Their names carry a token, so a shadow's indexes never clash with
-#: the live table's (SQLite cannot rename an index).
-INDEXES = {
-    "created": ("created_at", "id"),
-    "status": ("status", "created_at", "id"),
-    "type": ("job_type", "status", "created_at", "id"),
-    "owner": ("created_by", "status", "created_at", "id"),
-    "type_owner": ("job_type", "created_by", "status", "created_at", "id"),
+#: Rows a worker may claim (``claimable``, ``next_run_at``), as the partial indexes and the
+#: queries that read them say it: in literals (a planner uses a partial index only for a query
+#: whose WHERE repeats its predicate, which parameters do not), and wrapped in ``IS TRUE`` so
+#: SQLite's planner cannot read the term through the ``status`` index instead (it would, without
+#: statistics, then sort every waiting row).
+WAITING = "(status IN ('pending', 'retrying')) IS TRUE"
+#: Rows whose lease the sweeper watches (``expired_leases``, ``next_lease_expiry``).
+LEASED = "(status = 'processing') IS TRUE AND lease_expires_at IS NOT NULL"
+#: The claim order (the claim indexes deliver it, after their equality column).
+CLAIM_ORDER = "priority DESC, run_at, created_at, id"
+
+#: Index suffix -> (columns, partial index predicate). Their names carry a token, so a shadow's
+#: indexes never clash with the live table's (SQLite cannot rename an index).
+INDEXES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "created": (("created_at", "id"), None),
+    "status": (("status", "created_at", "id"), None),
+    "type": (("job_type", "status", "created_at", "id"), None),
+    "owner": (("created_by", "status", "created_at", "id"), None),
+    "type_owner": (("job_type", "created_by", "status", "created_at", "id"), None),
+    "claim": (("priority DESC", "run_at", "created_at", "id"), WAITING),
+    "claim_type": (("job_type", "priority DESC", "run_at", "created_at", "id"), WAITING),
+    "due": (("run_at",), WAITING),
+    "due_type": (("job_type", "run_at"), WAITING),
+    "lease": (("lease_expires_at", "id"), LEASED),
 }
 
-#: Columns an update writes when the job's status did not change (none of them is indexed).
+#: Columns an update writes when the job's status did not change (of them, only the lease is
+#: indexed, in the partial lease index: a progress report without a lease stays a HOT update).
 PROGRESS_COLUMNS = (
     "total_items",
     "processed_items",
@@ -54,12 +80,17 @@ PROGRESS_COLUMNS = (
     "last_error",
     "updated_at",
     "version",
+    "lease_expires_at",
+    "cancel_requested",
 )
-#: Columns an update writes when the status changed.
+#: Columns an update writes when the status changed (every column that can change).
 STATUS_COLUMNS = (
     "status",
     "started_at",
     "completed_at",
+    "run_at",
+    "attempt",
+    "max_attempts",
     *PROGRESS_COLUMNS,
 )
 
@@ -67,12 +98,82 @@ STATUS_COLUMNS = (
 def index_statements(
     table: str, token: str, existing: Collection[tuple[str, ...]] = ()
 ) -> list[str]:
-    """CREATE INDEX statements for the indexes a table lacks (``existing``: their columns)."""
-    return [
-        f"CREATE INDEX IF NOT EXISTS js_{token}_{suffix} ON {table} ({', '.join(columns)})"
-        for suffix, columns in INDEXES.items()
-        if columns not in existing
-    ]
+    """CREATE INDEX statements for the indexes a table lacks (``existing``: their column names)."""
+    statements = []
+    for suffix, (columns, where) in INDEXES.items():
+        if tuple(c.split()[0] for c in columns) in existing:
+            continue
+        partial = "" if where is None else f" WHERE {where}"
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS js_{token}_{suffix} ON {table} "
+            f"({', '.join(columns)}){partial}"
+        )
+    return statements
+
+
+def claimable_statement(
+    table: str,
+    now: Any,
+    types: Collection[str] | None,
+    limit: int,
+    skip: Collection[Any],
+    mark: str,
+    run_at: str = "run_at",
+) -> tuple[str, list[Any]]:
+    """The SELECT of the ids ``claimable`` returns, and its parameters (``now`` and ``skip``
+    already in the store's types). Any type, or one: one walk of a claim index in claim order,
+    stopping at ``limit`` (it steps over the waiting rows not due yet, which priority puts
+    first). Several types: each reads its own walk of the type's claim index, at most ``limit``
+    rows, and the walks are merged, as a list over several statuses is.
+
+    ``run_at``: what the due filter compares; SQLite passes ``+run_at``, whose unary plus keeps
+    its planner from reading a range of the ``due`` index and sorting it, instead of walking the
+    claim index in order and stopping at ``limit``.
+    """
+    conditions = [WAITING, f"{run_at} <= {mark}"]
+    if skip:
+        conditions.append(f"id NOT IN ({', '.join(mark for _ in skip)})")
+    ordered = None if types is None else sorted(set(types))
+    if ordered is None or len(ordered) == 1:
+        where = " AND ".join(conditions if ordered is None else [f"job_type = {mark}", *conditions])
+        statement = f"SELECT id FROM {table} WHERE {where} ORDER BY {CLAIM_ORDER} LIMIT {mark}"
+        return statement, [*(ordered or ()), now, *skip, limit]
+    where = " AND ".join([f"job_type = {mark}", *conditions])
+    branch = (
+        f"SELECT id, priority, run_at, created_at FROM {table} WHERE {where} "
+        f"ORDER BY {CLAIM_ORDER} LIMIT {mark}"
+    )
+    branches = " UNION ALL ".join(f"SELECT * FROM ({branch}) AS b{i}" for i in range(len(ordered)))
+    params = [p for job_type in ordered for p in (job_type, now, *skip, limit)]
+    statement = f"SELECT id FROM ({branches}) AS due ORDER BY {CLAIM_ORDER} LIMIT {mark}"
+    return statement, [*params, limit]
+
+
+def next_run_at_statement(
+    table: str, types: Collection[str] | None, mark: str
+) -> tuple[str, list[Any]]:
+    """The SELECT of the earliest ``run_at`` of waiting rows: one index probe per type."""
+    if types is None:
+        return f"SELECT run_at FROM {table} WHERE {WAITING} ORDER BY run_at LIMIT 1", []
+    branch = (
+        f"SELECT run_at FROM {table} WHERE job_type = {mark} AND {WAITING} ORDER BY run_at LIMIT 1"
+    )
+    ordered = sorted(set(types))
+    branches = " UNION ALL ".join(f"SELECT * FROM ({branch}) AS b{i}" for i in range(len(ordered)))
+    return f"SELECT min(run_at) FROM ({branches}) AS due", ordered
+
+
+def expired_leases_statement(table: str, mark: str) -> str:
+    """The SELECT of ``expired_leases`` (parameters: now, limit)."""
+    return (
+        f"SELECT id, attempt, lease_expires_at FROM {table} WHERE {LEASED} "
+        f"AND lease_expires_at <= {mark} ORDER BY lease_expires_at, id LIMIT {mark}"
+    )
+
+
+def next_lease_expiry_statement(table: str) -> str:
+    """The SELECT of the earliest lease of a processing row."""
+    return f"SELECT lease_expires_at FROM {table} WHERE {LEASED} ORDER BY lease_expires_at LIMIT 1"
 
 
 def list_statement(

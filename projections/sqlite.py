@@ -12,7 +12,8 @@ Tables: ``job_summary`` (rows in insertion order, so the jobs in flight share pa
 ``job_summary_shadow`` without secondary indexes, builds them (the live runner waits meanwhile:
 one writer per file), then renames it over ``job_summary`` in one transaction. One runner per
 view file holds ``<view>.runner.lock`` (``fcntl.flock``: released by the kernel when its process
-dies).
+dies). A ``job_summary`` an earlier version created (other columns) is dropped when the view
+opens and recreated empty at position 0: the runner replays the whole log into it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import queue
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,8 +39,12 @@ from projections.sql import (
     PROGRESS_COLUMNS,
     SELECT_COLUMNS,
     STATUS_COLUMNS,
+    claimable_statement,
+    expired_leases_statement,
     index_statements,
     list_statement,
+    next_lease_expiry_statement,
+    next_run_at_statement,
 )
 from projections.summary import STATUS, TYPE, JobSummary, SummaryChanges, SummaryCounts
 from projections.view import (
@@ -52,6 +57,8 @@ from projections.view import (
 BUSY_TIMEOUT_SECONDS = 30.0
 SWAP_BATCH = 500
 _US = timedelta(microseconds=1)
+#: How a claim compares ``run_at`` (see ``projections.sql.claimable_statement``).
+RUN_AT_FILTER = "+run_at"
 
 
 def view_path_for(events_path: Path) -> Path:
@@ -157,11 +164,19 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
                 "INSERT OR IGNORE INTO projection_meta VALUES ('cursor_key', ?)",
                 (secrets.token_bytes(32),),
             )
-            if not _table_exists(db, self.name):
+            columns = _columns(db, self.name)
+            outdated = bool(columns) and columns != COLUMNS
+            if outdated:
+                _drop_outdated(db)
+            if columns != COLUMNS:
                 self._create_tables(db, with_indexes=True)
             for statement in index_statements(self.name, secrets.token_hex(4), _indexes(db)):
                 db.execute(statement)
             db.execute("INSERT OR IGNORE INTO projection_tracking VALUES (?, 0)", (self.name,))
+            if outdated:
+                db.execute(
+                    "UPDATE projection_tracking SET position = 0 WHERE name = ?", (self.name,)
+                )
 
     def _create_tables(self, db: sqlite3.Connection, *, with_indexes: bool) -> None:
         db.execute(
@@ -170,7 +185,9 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
             "created_by TEXT NOT NULL, total_items INTEGER, processed_items INTEGER NOT NULL, "
             "progress INTEGER NOT NULL, error_count INTEGER NOT NULL, last_error TEXT, "
             "created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, "
-            "updated_at INTEGER NOT NULL, version INTEGER NOT NULL)"
+            "updated_at INTEGER NOT NULL, version INTEGER NOT NULL, priority INTEGER NOT NULL, "
+            "run_at INTEGER NOT NULL, attempt INTEGER NOT NULL, max_attempts INTEGER NOT NULL, "
+            "lease_expires_at INTEGER, cancel_requested INTEGER NOT NULL)"
         )
         db.execute(
             f"CREATE TABLE {self._counts_table} (dimension TEXT NOT NULL, key TEXT NOT NULL, "
@@ -209,14 +226,17 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
                 inserts.append(_to_record(r))
             elif key in status_changed:
                 by_status.append((
-                    r.status.value, _us(r.started_at), _us(r.completed_at), r.total_items,
+                    r.status.value, _us(r.started_at), _us(r.completed_at),
+                    (r.run_at - EPOCH) // _US, r.attempt, r.max_attempts, r.total_items,
                     r.processed_items, r.progress, r.error_count, r.last_error,
-                    (r.updated_at - EPOCH) // _US, r.version, key.to_bytes(16),
+                    (r.updated_at - EPOCH) // _US, r.version, _us(r.lease_expires_at),
+                    r.cancel_requested, key.to_bytes(16),
                 ))  # fmt: skip
             else:
                 by_progress.append((
                     r.total_items, r.processed_items, r.progress, r.error_count, r.last_error,
-                    (r.updated_at - EPOCH) // _US, r.version, key.to_bytes(16),
+                    (r.updated_at - EPOCH) // _US, r.version, _us(r.lease_expires_at),
+                    r.cancel_requested, key.to_bytes(16),
                 ))  # fmt: skip
         if inserts:
             tx.executemany(self._insert, inserts)
@@ -260,6 +280,41 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
         with self._db.read() as db:
             triples = db.execute(f"SELECT dimension, key, n FROM {self._counts_table}").fetchall()
         return SummaryCounts.from_triples(triples)
+
+    def claimable(
+        self,
+        now: datetime,
+        types: Collection[str] | None,
+        limit: int,
+        skip: Collection[UUID] = (),
+    ) -> list[UUID]:
+        if types is not None and not types:
+            return []
+        skipped = [job_id.bytes for job_id in skip]
+        statement, params = claimable_statement(
+            self.name, _us(now), types, limit, skipped, "?", run_at=RUN_AT_FILTER
+        )
+        with self._db.read() as db:
+            return [UUID(bytes=r[0]) for r in db.execute(statement, params)]
+
+    def next_run_at(self, types: Collection[str] | None) -> datetime | None:
+        if types is not None and not types:
+            return None
+        statement, params = next_run_at_statement(self.name, types, "?")
+        with self._db.read() as db:
+            row = db.execute(statement, params).fetchone()
+        return None if row is None else _time(row[0])
+
+    def expired_leases(self, now: datetime, limit: int) -> list[tuple[UUID, int, datetime]]:
+        statement = expired_leases_statement(self.name, "?")
+        with self._db.read() as db:
+            records = db.execute(statement, (_us(now), limit)).fetchall()
+        return [(UUID(bytes=r[0]), r[1], EPOCH + timedelta(microseconds=r[2])) for r in records]
+
+    def next_lease_expiry(self) -> datetime | None:
+        with self._db.read() as db:
+            row = db.execute(next_lease_expiry_statement(self.name)).fetchone()
+        return None if row is None else _time(row[0])
 
     def rows(self) -> Iterator[JobSummary]:
         connection = self._db.connect()
@@ -363,9 +418,16 @@ def _update(table: str, columns: Sequence[str]) -> str:
     return f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
 
 
-def _table_exists(db: sqlite3.Connection, name: str) -> bool:
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-    return found.fetchone() is not None
+def _columns(db: sqlite3.Connection, name: str) -> tuple[str, ...]:
+    """The columns of a table, in order (none when it does not exist)."""
+    return tuple(row[1] for row in db.execute(f"PRAGMA table_info({name})"))
+
+
+def _drop_outdated(db: sqlite3.Connection) -> None:
+    """Drops a live view an earlier version created (other columns): it is derived data, so
+    the caller recreates it empty at position 0 and the runner replays the log into it."""
+    db.execute(f"DROP TABLE IF EXISTS {LIVE_NAME}")
+    db.execute(f"DROP TABLE IF EXISTS {LIVE_NAME}_counts")
 
 
 def _indexes(db: sqlite3.Connection) -> set[tuple[str, ...]]:
@@ -406,6 +468,8 @@ def _to_record(r: JobSummary) -> tuple[Any, ...]:
         r.id.bytes, r.job_type, r.status.value, r.created_by, r.total_items, r.processed_items,
         r.progress, r.error_count, r.last_error, (r.created_at - EPOCH) // _US,
         _us(r.started_at), _us(r.completed_at), (r.updated_at - EPOCH) // _US, r.version,
+        r.priority, (r.run_at - EPOCH) // _US, r.attempt, r.max_attempts, _us(r.lease_expires_at),
+        r.cancel_requested,
     )  # fmt: skip
 
 
@@ -413,5 +477,6 @@ def _from_record(r: Sequence[Any]) -> JobSummary:
     return JobSummary(
         UUID(bytes=r[0]), r[1], JobStatus(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
         EPOCH + timedelta(microseconds=r[9]), _time(r[10]), _time(r[11]),
-        EPOCH + timedelta(microseconds=r[12]), r[13],
+        EPOCH + timedelta(microseconds=r[12]), r[13], r[14], EPOCH + timedelta(microseconds=r[15]),
+        r[16], r[17], _time(r[18]), bool(r[19]),
     )  # fmt: skip

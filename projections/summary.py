@@ -41,6 +41,15 @@ class JobSummary:
     completed_at: datetime | None
     updated_at: datetime
     version: int
+    priority: int
+    #: Not claimable before this instant.
+    run_at: datetime
+    #: The number of the latest attempt (0 before the first claim).
+    attempt: int
+    max_attempts: int
+    #: When the running attempt's lease passes (None when no attempt holds one).
+    lease_expires_at: datetime | None
+    cancel_requested: bool
 
     @classmethod
     def of(cls, job: Job) -> JobSummary:
@@ -60,6 +69,12 @@ class JobSummary:
             completed_at=job.completed_at,
             updated_at=job.updated_at,
             version=job.version,
+            priority=job.priority,
+            run_at=job.run_at,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            lease_expires_at=job.lease_expires_at,
+            cancel_requested=job.cancel_requested,
         )
 
     def copy(self) -> JobSummary:
@@ -67,6 +82,8 @@ class JobSummary:
             self.id, self.job_type, self.status, self.created_by, self.total_items,
             self.processed_items, self.progress, self.error_count, self.last_error,
             self.created_at, self.started_at, self.completed_at, self.updated_at, self.version,
+            self.priority, self.run_at, self.attempt, self.max_attempts, self.lease_expires_at,
+            self.cancel_requested,
         )  # fmt: skip
 
     def differences(self, other: JobSummary) -> list[tuple[str, Any, Any]]:
@@ -144,8 +161,11 @@ class SummaryChanges:
         job_type: str,
         created_by: str,
         total_items: int | None,
+        priority: int,
+        run_at: datetime,
+        max_attempts: int,
     ) -> None:
-        """A job was created, pending."""
+        """A job was created, pending until ``run_at``."""
         if key in self.rows or key in self.loaded:
             self._next(key, version)
             return
@@ -154,17 +174,29 @@ class SummaryChanges:
         self.rows[key] = JobSummary(
             UUID(int=key), job_type, JobStatus.PENDING, created_by, total_items, 0,
             progress_of(JobStatus.PENDING, 0, total_items), 0, None, at, None, None, at, version,
+            priority, run_at, 0, max_attempts, None, False,
         )  # fmt: skip
         self.created.add(key)
         self.count_deltas[STATUS, JobStatus.PENDING.value] += 1
         self.count_deltas[TYPE, job_type] += 1
 
-    def started(self, key: int, version: int, at: datetime) -> None:
-        """A worker started the job."""
+    def started(
+        self,
+        key: int,
+        version: int,
+        at: datetime,
+        attempt: int,
+        lease_expires_at: datetime | None,
+    ) -> None:
+        """A worker started an attempt, from no items done."""
         row = self._next(key, version)
         if row is not None:
             self._set_status(row, JobStatus.PROCESSING)
             row.started_at = at
+            row.attempt = attempt
+            row.lease_expires_at = lease_expires_at
+            row.processed_items = 0
+            row.progress = progress_of(row.status, 0, row.total_items)
             self._touch(row, version, at)
 
     def progressed(
@@ -174,13 +206,24 @@ class SummaryChanges:
         at: datetime,
         processed_items: int,
         total_items: int | None,
+        lease_expires_at: datetime | None,
     ) -> None:
-        """A worker reported progress (and maybe a new total)."""
+        """A worker reported progress (and maybe a new total), which also set the lease."""
         row = self._next(key, version)
         if row is not None:
             row.processed_items = processed_items
             row.total_items = total_items
             row.progress = progress_of(row.status, processed_items, total_items)
+            row.lease_expires_at = lease_expires_at
+            self._touch(row, version, at)
+
+    def lease_extended(
+        self, key: int, version: int, at: datetime, lease_expires_at: datetime
+    ) -> None:
+        """A heartbeat moved the running attempt's lease on."""
+        row = self._next(key, version)
+        if row is not None:
+            row.lease_expires_at = lease_expires_at
             self._touch(row, version, at)
 
     def error_logged(self, key: int, version: int, at: datetime, message: str) -> None:
@@ -191,6 +234,30 @@ class SummaryChanges:
             row.last_error = message
             self._touch(row, version, at)
 
+    def cancel_requested(self, key: int, version: int, at: datetime) -> None:
+        """Someone asked the running attempt to stop."""
+        row = self._next(key, version)
+        if row is not None:
+            row.cancel_requested = True
+            self._touch(row, version, at)
+
+    def attempt_failed(self, key: int, version: int, at: datetime, retry_at: datetime) -> None:
+        """The running attempt failed; the next one is due at ``retry_at``."""
+        self._retrying(key, version, at, retry_at)
+
+    def lease_expired(
+        self, key: int, version: int, at: datetime, retry_at: datetime | None
+    ) -> None:
+        """The running attempt's lease passed: retrying at ``retry_at``; when None, cancelled
+        (a cancel was requested) or failed."""
+        if retry_at is not None:
+            self._retrying(key, version, at, retry_at)
+            return
+        row = self._next(key, version)
+        if row is not None:
+            status = JobStatus.CANCELLED if row.cancel_requested else JobStatus.FAILED
+            self._end(row, version, at, status)
+
     def completed(self, key: int, version: int, at: datetime) -> None:
         """The job finished successfully."""
         self._finish(key, version, at, JobStatus.COMPLETED)
@@ -200,16 +267,43 @@ class SummaryChanges:
         self._finish(key, version, at, JobStatus.FAILED)
 
     def cancelled(self, key: int, version: int, at: datetime) -> None:
-        """The job was cancelled before it started."""
+        """The job was cancelled (waiting, or its running attempt)."""
         self._finish(key, version, at, JobStatus.CANCELLED)
+
+    def retried(
+        self, key: int, version: int, at: datetime, max_attempts: int, run_at: datetime
+    ) -> None:
+        """A failed or cancelled job went back to pending, for more attempts."""
+        row = self._next(key, version)
+        if row is not None:
+            self._set_status(row, JobStatus.PENDING)
+            row.max_attempts = max_attempts
+            row.run_at = run_at
+            row.cancel_requested = False
+            row.completed_at = None
+            row.progress = progress_of(row.status, row.processed_items, row.total_items)
+            self._touch(row, version, at)
+
+    def _retrying(self, key: int, version: int, at: datetime, retry_at: datetime) -> None:
+        row = self._next(key, version)
+        if row is not None:
+            self._set_status(row, JobStatus.RETRYING)
+            row.run_at = retry_at
+            row.lease_expires_at = None
+            row.progress = progress_of(row.status, row.processed_items, row.total_items)
+            self._touch(row, version, at)
 
     def _finish(self, key: int, version: int, at: datetime, status: JobStatus) -> None:
         row = self._next(key, version)
         if row is not None:
-            self._set_status(row, status)
-            row.completed_at = at
-            row.progress = progress_of(status, row.processed_items, row.total_items)
-            self._touch(row, version, at)
+            self._end(row, version, at, status)
+
+    def _end(self, row: JobSummary, version: int, at: datetime, status: JobStatus) -> None:
+        self._set_status(row, status)
+        row.completed_at = at
+        row.lease_expires_at = None
+        row.progress = progress_of(status, row.processed_items, row.total_items)
+        self._touch(row, version, at)
 
     def _next(self, key: int, version: int) -> JobSummary | None:
         """The row the event at ``version`` changes, or None when the row already has it."""

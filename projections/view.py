@@ -16,8 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
@@ -144,6 +145,31 @@ class JobSummaryView(ABC, Generic[Tx]):
         """How many jobs, per status and per type (kept by the projection, no scan)."""
 
     @abstractmethod
+    def claimable(
+        self,
+        now: datetime,
+        types: Collection[str] | None,
+        limit: int,
+        skip: Collection[UUID] = (),
+    ) -> list[UUID]:
+        """Ids of at most ``limit`` jobs a worker may claim: pending or retrying, due by ``now``,
+        of one of ``types`` (None: any type; an empty collection: none), not in ``skip``;
+        highest priority first, then earliest ``run_at``, oldest, lowest id."""
+
+    @abstractmethod
+    def next_run_at(self, types: Collection[str] | None) -> datetime | None:
+        """The earliest ``run_at`` of the pending or retrying jobs of ``types``, or None."""
+
+    @abstractmethod
+    def expired_leases(self, now: datetime, limit: int) -> list[tuple[UUID, int, datetime]]:
+        """``(id, attempt, lease_expires_at)`` of at most ``limit`` processing jobs whose lease
+        passed by ``now``, earliest lease first."""
+
+    @abstractmethod
+    def next_lease_expiry(self) -> datetime | None:
+        """The earliest lease of a processing job, or None."""
+
+    @abstractmethod
     def rows(self) -> Iterator[JobSummary]:
         """Every row, by job id (streamed)."""
 
@@ -182,6 +208,11 @@ class JobSummaryView(ABC, Generic[Tx]):
             if poll is not None and self._seen < position:
                 self.observe(self.position())
         return True
+
+    @property
+    def observed(self) -> int:
+        """The position this process knows the view has reached (no store read)."""
+        return self._seen
 
     def observe(self, position: int) -> None:
         """Records that the view has applied the log up to ``position``, waking its waiters."""

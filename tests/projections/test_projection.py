@@ -9,6 +9,7 @@ writers applying the same events at once apply each exactly once.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -19,9 +20,9 @@ from eventsourcing.persistence import Notification
 from domain.job import Job
 from domain.ledger import JobLedger
 from projections import JobSummaryProjection, JobSummaryView, ProjectionRunner
-from projections.summary import ProjectionGapError, SummaryCounts
+from projections.summary import JobSummary, ProjectionGapError, SummaryCounts
 from tests.projections.conftest import MakeView
-from tests.projections.helpers import WORKER, folded
+from tests.projections.helpers import WORKER, clock_of, folded
 
 
 class Gadget(Aggregate):
@@ -38,6 +39,8 @@ def catch_up(ledger: JobLedger, view: JobSummaryView[Any]) -> int:
 
 
 def every_kind_of_event(ledger: JobLedger) -> list[Any]:
+    """Jobs that between them record every kind of event (and every way each one lands)."""
+    clock = clock_of(ledger)
     a = ledger.create_job(job_type="import", data={"f": 1}, total_items=10, actor="alice").job.id
     ledger.start_job(a, actor=WORKER)
     ledger.update_progress(a, 3, actor=WORKER)
@@ -50,14 +53,57 @@ def every_kind_of_event(ledger: JobLedger) -> list[Any]:
     c = ledger.create_job(job_type="export", total_items=5, actor="bob").job.id
     ledger.start_job(c, actor=WORKER)
     ledger.update_progress(c, 5, actor=WORKER)
-    ledger.fail_job(c, "timeout", actor=WORKER)
+    ledger.fail_job(c, "timeout", actor=WORKER, retry=False)
     d = ledger.create_job(job_type="import", actor="alice").job.id
     ledger.log_error(d, "queued twice", actor=WORKER)
     ledger.cancel_job(d, "not needed", actor="alice")
     e = ledger.create_job(job_type="geocode", total_items=3, actor="carol").job.id
     ledger.start_job(e, actor=WORKER)
     ledger.update_progress(e, 2, actor=WORKER)
-    return [a, b, c, d, e]
+    f = ledger.create_job(
+        job_type="import", total_items=4, actor="alice", priority=5, max_attempts=2,
+        run_at=clock.now - timedelta(minutes=5),
+    ).job.id  # fmt: skip
+    ledger.start_job(f, actor=WORKER, worker="w-1", lease_seconds=30)
+    clock.advance(20)
+    ledger.heartbeat(f, 1, actor=WORKER)
+    ledger.update_progress(f, 2, attempt=1, lease_seconds=60, actor=WORKER)
+    ledger.fail_job(f, "flaky", attempt=1, retry_in_seconds=5, actor=WORKER)
+    clock.advance(5)
+    ledger.start_job(f, actor=WORKER, worker="w-2", lease_seconds=10)
+    lease = ledger.get_job(f).lease_expires_at
+    assert lease is not None
+    clock.advance(11)
+    ledger.expire_lease(f, 2, lease)
+    ledger.retry_job(f, actor="alice")
+    g = ledger.create_job(job_type="geocode", actor="carol").job.id
+    ledger.start_job(g, actor=WORKER, lease_seconds=10)
+    ledger.cancel_job(g, "wrong file", actor="carol")
+    lease = ledger.get_job(g).lease_expires_at
+    assert lease is not None
+    clock.advance(11)
+    ledger.expire_lease(g, 1, lease)
+    h = ledger.create_job(job_type="export", total_items=8, actor="bob").job.id
+    ledger.start_job(h, actor=WORKER, lease_seconds=10)
+    ledger.update_progress(h, 4, attempt=1, actor=WORKER)
+    lease = ledger.get_job(h).lease_expires_at
+    assert lease is not None
+    clock.advance(11)
+    ledger.expire_lease(h, 1, lease)
+    i = ledger.create_job(job_type="import", actor="alice", priority=-2).job.id
+    ledger.start_job(i, actor=WORKER, lease_seconds=30)
+    ledger.cancel_job(i, "shutting down", attempt=1, actor=WORKER)
+    j = ledger.create_job(job_type="export", actor="bob", max_attempts=1).job.id
+    ledger.start_job(j, actor=WORKER, lease_seconds=30)
+    ledger.cancel_job(j, actor="bob")
+    return [a, b, c, d, e, f, g, h, i, j]
+
+
+def test_the_events_cover_every_topic_the_projection_maps(ledger: JobLedger) -> None:
+    every_kind_of_event(ledger)
+    topics = {n.topic for n in ledger.recorder.select_notifications(start=1, limit=1000)}
+
+    assert topics == JobSummaryProjection.topics
 
 
 def snapshot(view: JobSummaryView[Any]) -> tuple[Any, ...]:
@@ -80,9 +126,33 @@ def test_every_event_gives_the_row_the_domain_folds(
     assert view.get(uuid4()) is None
     assert view.counts() == SummaryCounts.of(expected.values())
     assert view.counts().by_status == {
-        "pending": 0, "processing": 1, "completed": 1, "failed": 2, "cancelled": 1,
+        "pending": 1, "processing": 2, "retrying": 1, "completed": 1, "failed": 2, "cancelled": 3,
     }  # fmt: skip
-    assert view.counts().by_type == {"export": 2, "geocode": 1, "import": 2}
+    assert view.counts().by_type == {"export": 4, "geocode": 2, "import": 4}
+    e, f, g, h, j = (expected[job_ids[n]] for n in (4, 5, 6, 7, 9))
+    assert (e.attempt, e.lease_expires_at, e.max_attempts, e.priority) == (1, None, 3, 0)
+    assert (f.status, f.attempt, f.max_attempts, f.priority) == ("pending", 2, 4, 5)
+    assert (f.completed_at, f.lease_expires_at, f.processed_items) == (None, None, 0)
+    assert (g.status, g.cancel_requested, g.lease_expires_at) == ("cancelled", True, None)
+    assert (h.status, h.processed_items, h.lease_expires_at) == ("retrying", 4, None)
+    assert h.run_at > clock_of(ledger).now
+    assert (j.status, j.cancel_requested, j.max_attempts) == ("processing", True, 1)
+    assert j.lease_expires_at is not None
+
+
+def test_each_event_alone_changes_the_stored_row_as_the_domain_folds(
+    ledger: JobLedger, view: JobSummaryView[Any]
+) -> None:
+    """One event per batch: every kind of event updates a stored row, not only inserts."""
+    every_kind_of_event(ledger)
+    projection = JobSummaryProjection(ledger.mapper)
+
+    for notification in ledger.recorder.select_notifications(start=1, limit=1000):
+        view.apply([notification], projection)
+        job_id = notification.originator_id
+        job = ledger.get_job(job_id, version=notification.originator_version)  # type: ignore[arg-type]
+
+        assert view.get(job_id) == JobSummary.of(job), notification.topic  # type: ignore[arg-type]
 
 
 def test_replayed_and_overlapping_batches_change_nothing(

@@ -9,6 +9,7 @@ example is reported as found, not shrunk (shrinking would replay it on a store t
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -19,14 +20,23 @@ from domain.errors import JobConflictError
 from domain.job import Job, JobStatus
 from domain.ledger import JobLedger
 from projections import JobQuery, JobSummaryView, ProjectionRunner, SortOrder
-from projections.summary import SummaryCounts
-from tests.projections.helpers import ACTORS, TYPES, WORKER, brute_force, folded, walk
+from projections.summary import JobSummary, SummaryCounts
+from tests.projections.helpers import (
+    ACTORS,
+    TYPES,
+    WORKER,
+    brute_force,
+    clock_of,
+    folded,
+    walk,
+)
 
 Command = tuple[str, int, int]
 
 #: Command kinds, weighted towards long lives: many progress reports and errors, few endings.
 KINDS = ("create", "start", "progress", "progress", "progress", "error", "error", "error",
-         "complete", "fail", "cancel", "create")  # fmt: skip
+         "complete", "fail", "cancel", "create", "claim", "heartbeat", "expire", "retry",
+         "ask-cancel", "wait")  # fmt: skip
 commands = st.lists(
     st.tuples(st.sampled_from(KINDS), st.integers(0, 99), st.integers(0, 999)),
     min_size=10,
@@ -45,11 +55,18 @@ queries = st.builds(
 
 def run(ledger: JobLedger, job_ids: list[UUID], command: Command) -> None:
     kind, pick, argument = command
+    clock = clock_of(ledger)
+    if kind == "wait":
+        clock.advance(argument % 40)
+        return
     if kind == "create" or not job_ids:
         result = ledger.create_job(
             job_type=TYPES[pick % 3],
             total_items=(None, 1, 10, 250)[argument % 4],
             actor=ACTORS[argument % 3],
+            priority=(0, 0, 3, -1)[pick % 4],
+            run_at=clock.now + timedelta(seconds=(0, -30, 20)[argument % 3]),
+            max_attempts=1 + argument % 3,
         )
         job_ids.append(result.job.id)
         return
@@ -70,9 +87,20 @@ def run(ledger: JobLedger, job_ids: list[UUID], command: Command) -> None:
             case "complete":
                 ledger.complete_job(job_id, actor=WORKER)
             case "fail":
-                ledger.fail_job(job_id, "broken", actor=WORKER)
-            case _:
+                ledger.fail_job(job_id, "broken", actor=WORKER, retry=argument % 4 != 0)
+            case "claim":
+                ledger.start_job(job_id, actor=WORKER, worker="w", lease_seconds=10 + argument % 50)
+            case "heartbeat" if job.attempt:
+                ledger.heartbeat(job_id, job.attempt, actor=WORKER)
+            case "expire" if job.lease_expires_at is not None:
+                clock.now = max(clock.now, job.lease_expires_at)
+                ledger.expire_lease(job_id, job.attempt, job.lease_expires_at)
+            case "retry":
+                ledger.retry_job(job_id, actor=job.created_by)
+            case "ask-cancel":
                 ledger.cancel_job(job_id, actor=job.created_by)
+            case "cancel":
+                ledger.cancel_job(job_id, actor=job.created_by, ask_running=False)
     except JobConflictError:
         pass
 
@@ -111,3 +139,30 @@ def test_rows_and_queries_equal_the_domains_fold(
         page = view.query(query)
         assert page.items == selected[query.offset : query.offset + query.limit]
         assert walk(view, replace(query, offset=0)) == selected
+    now = clock_of(ledger).now
+    rows = list(expected.values())
+    for types in (None, TYPES[:1], TYPES[1:]):
+        assert view.claimable(now, types, 5) == claimable(rows, now, types)[:5]
+        assert view.next_run_at(types) == min(
+            (r.run_at for r in rows if waiting(r, types)), default=None
+        )
+    leases = sorted(
+        (r.lease_expires_at, r.id, r.attempt)
+        for r in rows
+        if r.status is JobStatus.PROCESSING and r.lease_expires_at is not None
+    )
+    assert view.expired_leases(now, 100) == [(i, a, t) for t, i, a in leases if t <= now]
+    assert view.next_lease_expiry() == (leases[0][0] if leases else None)
+
+
+def waiting(row: JobSummary, types: tuple[str, ...] | None) -> bool:
+    return row.status in (JobStatus.PENDING, JobStatus.RETRYING) and (
+        types is None or row.job_type in types
+    )
+
+
+def claimable(rows: list[JobSummary], now: datetime, types: tuple[str, ...] | None) -> list[UUID]:
+    """Brute force: the due waiting rows, in the claim order."""
+    due = [r for r in rows if waiting(r, types) and r.run_at <= now]
+    due.sort(key=lambda r: (-r.priority, r.run_at, r.created_at, r.id))
+    return [r.id for r in due]

@@ -23,13 +23,13 @@ from tests.projections.helpers import ACTORS, TYPES, brute_force, folded, walk
 
 @pytest.fixture
 def jobs(ledger: JobLedger, runner: ProjectionRunner) -> list[Any]:
-    """30 jobs of 3 types by 3 owners in every status, projected."""
+    """36 jobs of 3 types by 3 owners in every status, projected."""
     job_ids = []
-    for n in range(30):
+    for n in range(36):
         result = ledger.create_job(job_type=TYPES[n % 3], total_items=10, actor=ACTORS[n // 3 % 3])
         job_id = result.job.id
         job_ids.append(job_id)
-        match n % 5:
+        match n % 6:
             case 1:
                 ledger.start_job(job_id, actor="w")
             case 2:
@@ -39,6 +39,9 @@ def jobs(ledger: JobLedger, runner: ProjectionRunner) -> list[Any]:
                 ledger.fail_job(job_id, "x", actor="w")
             case 4:
                 ledger.cancel_job(job_id, actor=ACTORS[n // 3 % 3])
+            case 5:
+                ledger.start_job(job_id, actor="w")
+                ledger.fail_job(job_id, "flaky", actor="w")
     assert runner.wait_for(ledger.head(), timeout=5.0)
     return list(folded(ledger, job_ids).values())
 
@@ -54,6 +57,9 @@ QUERIES = [
     JobQuery(created_by="carol", job_type="geocode", sort="createdAt", limit=2),
     JobQuery(created_by="alice", statuses=("pending",), limit=100),
     JobQuery(job_type="nothing-of-this-type"),
+    JobQuery(statuses=(JobStatus.RETRYING,), limit=4),
+    JobQuery(statuses=("retrying", "pending"), job_type="import", sort="createdAt", limit=2),
+    JobQuery(created_by="bob", statuses=("retrying",), limit=1),
 ]
 
 
@@ -87,10 +93,10 @@ def test_counts_are_kept_per_status_and_type(view: JobSummaryView[Any], jobs: li
     counts = view.counts()
 
     assert counts.by_status == dict.fromkeys(
-        ("pending", "processing", "completed", "failed", "cancelled"), 6
+        ("pending", "processing", "retrying", "completed", "failed", "cancelled"), 6
     )
-    assert counts.by_type == {"export": 10, "geocode": 10, "import": 10}
-    assert counts.total == 30
+    assert counts.by_type == {"export": 12, "geocode": 12, "import": 12}
+    assert counts.total == 36
 
 
 @pytest.mark.parametrize(

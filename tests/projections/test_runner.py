@@ -46,6 +46,7 @@ def test_a_command_then_an_immediate_query_always_sees_it(
     waits.sort()
     print(f"read-your-writes wait p50 {waits[500] * 1e3:.2f} ms, p99 {waits[990] * 1e3:.2f} ms")
 
+
 #: A runner's start (its connections, the runner lock, the subscription's first pull) on a
 #: loaded machine: generous, since the test is about the waits after it.
 STARTUP_SECONDS = 30.0
