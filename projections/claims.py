@@ -15,6 +15,7 @@ or until the earliest ``run_at`` the view knows comes, whichever is first: no fi
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -23,10 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from domain.errors import JobConflictError, JobNotFoundError
 from domain.job import Job
 from domain.ledger import JobLedger
+from domain.receipts import Idempotency
 from projections.view import JobSummaryView
+
+logger = logging.getLogger(__name__)
 
 #: Candidates read per job asked for: spares for the races a busy store makes claimers lose.
 SPARE_CANDIDATES = 2
@@ -44,6 +50,9 @@ class ClaimResult:
     position: int = 0
     #: Candidates another claimer (another process) took first.
     lost_races: int = 0
+    #: The answer stored for this claim's idempotency key, ``(status_code, body)``, when the
+    #: claim is a repeat (it then claims nothing).
+    answer: tuple[int, str] | None = None
 
 
 class Claims:
@@ -78,17 +87,32 @@ class Claims:
         limit: int,
         lease_seconds: float,
         wait_seconds: float = 0.0,
+        idempotency: Idempotency | None = None,
     ) -> ClaimResult:
         """Starts up to ``limit`` due jobs (of ``types``, any when None), highest priority first,
-        then earliest ``run_at``, then oldest; waits up to ``wait_seconds`` for one to be due."""
+        then earliest ``run_at``, then oldest; waits up to ``wait_seconds`` for one to be due.
+
+        With ``idempotency``, a repeated claim gets the first one's answer and claims nothing.
+        Its receipt is saved after the jobs are started (they are several commands): if the
+        process dies between the two, the repeat claims other jobs, and the first ones come
+        back when their leases pass.
+        """
+        if idempotency is not None and (receipt := self.ledger.find_receipt(idempotency)):
+            return ClaimResult(answer=(receipt.status_code, receipt.body))
         deadline = time.monotonic() + wait_seconds
         while True:
             seen = self.view.observed
             result = self._claim_due(actor, worker, types, limit, lease_seconds)
             remaining = deadline - time.monotonic()
             if result.jobs or remaining <= 0:
-                return result
+                break
             self._wait_for_due(seen, types, remaining)
+        if idempotency is not None:
+            try:
+                self.ledger.save_receipt(idempotency, result.jobs)
+            except IntegrityError:
+                logger.warning("claim %s: its key was answered meanwhile", idempotency.key)
+        return result
 
     def _claim_due(
         self,

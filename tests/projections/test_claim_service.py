@@ -14,7 +14,8 @@ from uuid import UUID
 import pytest
 
 from domain.ledger import JobLedger
-from projections.claims import Claims
+from domain.receipts import Idempotency
+from projections.claims import ClaimResult, Claims
 from tests.conftest import on_backends
 from tests.projections.conftest import MakeRunner, MakeView
 
@@ -51,6 +52,7 @@ def test_claims_follow_priority_then_run_at_then_age(
         ]
     }  # fmt: skip
     order = {job_id: name for name, job_id in made.items()}
+    assert claims.view.wait_for(ledger.head(), 10), "the view did not show the jobs created"
     assert [order[j] for j in _claim(claims, limit=2, wait=2)] == ["urgent", "earlier"]
     assert [order[j] for j in _claim(claims, limit=5, types=["b"])] == ["later"]
     assert [order[j] for j in _claim(claims, limit=5)] == ["old-low"]
@@ -132,3 +134,25 @@ def test_concurrent_claimers_of_one_process_never_share_a_job(
     handed = [j for ids in results for j in ids]
     assert sorted(handed) == sorted(jobs)
     assert claims.lost_races == 0, "claimers of one process raced each other"
+
+
+def test_a_repeated_claim_gets_the_first_answer_and_claims_nothing(
+    ledger: JobLedger, make_view: MakeView, make_runner: MakeRunner
+) -> None:
+    claims = _claims(ledger, make_view, make_runner)
+    for _ in range(3):
+        ledger.create_job(job_type="a", actor=ACTOR)
+    key = Idempotency(
+        WORKER, "claim-1", "POST /claim {}", lambda jobs: (200, ",".join(str(j.id) for j in jobs))
+    )
+
+    def claim() -> ClaimResult:
+        return claims.claim(
+            actor=WORKER, worker="w", types=None, limit=2, lease_seconds=30, wait_seconds=2,
+            idempotency=key,
+        )  # fmt: skip
+
+    first, again = claim(), claim()
+    assert len(first.jobs) == 2 and again.jobs == []
+    assert again.answer == (200, ",".join(str(j.id) for j in first.jobs))
+    assert len(_claim(claims, limit=5)) == 1, "the repeat left the third job unclaimed"
