@@ -19,7 +19,7 @@ from api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from api.login import AddressThrottle
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.passwords import Passwords
-from api.routes import auth, commands, health, jobs, root, users
+from api.routes import auth, commands, health, jobs, root, users, workers
 from api.schemas.base import Problem
 from api.settings import Settings
 from api.tokens import Tokens
@@ -31,9 +31,9 @@ logger = logging.getLogger("api")
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 #: Routers in the order a request is matched against them: the busiest first.
-ROUTING_ORDER = (jobs, commands, auth, users, health)
+ROUTING_ORDER = (jobs, commands, workers, auth, users, health)
 #: Routers (their tags) in the order the API documentation shows them.
-DOCUMENTED_ORDER = (auth, users, jobs, commands, health)
+DOCUMENTED_ORDER = (auth, users, jobs, commands, workers, health)
 
 DESCRIPTION = """An event-sourced job ledger. Every change to a job is an immutable event.
 

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import NotAuthenticatedError, PermissionDeniedError
 from api.login import AddressThrottle
 from api.passwords import Passwords
-from api.policy import may_act_as_owner, may_see
+from api.policy import DRIVERS, may_act_as_owner, may_see
 from api.settings import Settings
 from api.tokens import LEEWAY_SECONDS, Claims, Tokens
 from domain.errors import InvalidInputError, JobNotFoundError, UserNotFoundError
@@ -138,17 +138,18 @@ class RoleIn:
 #: Any signed-in user: member, worker or admin.
 AnyUser = CurrentUser
 #: Workers and admins: they read every job and drive its lifecycle.
-WorkerUser = Annotated[User, Depends(RoleIn(Role.WORKER, Role.ADMIN))]
+WorkerUser = Annotated[User, Depends(RoleIn(*DRIVERS))]
 #: Admins only.
 AdminUser = Annotated[User, Depends(RoleIn(Role.ADMIN))]
 
 
 async def path_job_id(job_id: Annotated[str, Path(description="The job's id (a UUID).")]) -> UUID:
     """The job id from the path; a malformed id is an unknown job (404)."""
-    return _parse_job_id(job_id)
+    return parse_job_id(job_id)
 
 
-def _parse_job_id(job_id: str) -> UUID:
+def parse_job_id(job_id: str) -> UUID:
+    """The job id a client sent; a malformed id is an unknown job (JobNotFoundError, 404)."""
     try:
         return UUID(job_id)
     except ValueError:
@@ -170,7 +171,7 @@ async def visible_job(
     who may see it, never change, and the command itself runs against the fresh state.
     """
     ledger: JobLedger = request.app.state.ledger
-    uuid = _parse_job_id(job_id)
+    uuid = parse_job_id(job_id)
     job = None if request.method == "GET" else ledger.known_job(uuid)
     if job is None:
         job = await run_in_threadpool(ledger.get_job, uuid)
@@ -212,3 +213,8 @@ async def expected_version(
 
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
+def worker_label(user: User, label: str | None) -> str:
+    """The label an attempt shows for its worker: the one given, else the caller's email."""
+    return user.email if label is None else label

@@ -18,6 +18,7 @@ answers 500 without internals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from difflib import get_close_matches
 from http import HTTPStatus
 from typing import Any, get_args
@@ -29,15 +30,17 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from starlette.exceptions import HTTPException
 
-from api.schemas.base import Problem, ValidationProblem
+from api.schemas.base import Problem, ValidationProblem, rfc3339
 from domain.errors import (
     IdempotencyKeyReusedError,
     InvalidInputError,
     JobConflictError,
     JobLedgerError,
     JobNotFoundError,
+    LeaseLostError,
     LedgerUnavailableError,
     LoginThrottledError,
+    NotDueError,
     UserConflictError,
     UserNotFoundError,
     VersionMismatchError,
@@ -77,6 +80,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     JobNotFoundError: (404, "not-found", "Not found"),
     UserNotFoundError: (404, "not-found", "Not found"),
     JobConflictError: (409, "job-conflict", "Not allowed in the job's current state"),
+    LeaseLostError: (409, "lease-lost", "The attempt no longer holds the job"),
     UserConflictError: (409, "user-conflict", "Conflicts with the existing users"),
     VersionMismatchError: (412, "version-mismatch", "The job is at another version"),
     ContentTooLargeError: (413, "content-too-large", "Content too large"),
@@ -89,18 +93,42 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
 
 def problem_for(error: Exception, request_id: str | None = None) -> JSONResponse:
     """Renders a known error as a problem response; re-raises an error the table does not know."""
+    return problem_response(problem_of(error, request_id), _headers(error))
+
+
+def problem_of(error: Exception, request_id: str | None = None) -> Problem:
+    """The problem details of a known error; re-raises an error the table does not know."""
     entry = next((PROBLEMS[c] for c in type(error).__mro__ if c in PROBLEMS), None)
     if entry is None:
         raise error
     status, slug, title = entry
-    errors = None
-    if isinstance(error, InvalidInputError):
-        errors = [ValidationProblem(loc=[error.field], msg=error.detail, type=slug)]
     problem = Problem(
-        type=TYPE_PREFIX + slug, title=title, status=status, detail=str(error), errors=errors,
+        type=TYPE_PREFIX + slug, title=title, status=status, detail=_detail(error),
         request_id=request_id,
-    )
-    return problem_response(problem, _headers(error))
+    )  # fmt: skip
+    if isinstance(error, InvalidInputError):
+        problem.errors = [ValidationProblem(loc=[error.field], msg=error.detail, type=slug)]
+    if isinstance(error, LeaseLostError):
+        problem.job_status, problem.attempt = error.status, error.current_attempt
+    return problem
+
+
+def _detail(error: Exception) -> str:
+    if isinstance(error, NotDueError):
+        return (
+            f"Job {error.job_id} is not due before its runAt, {rfc3339(error.run_at)}; "
+            "claim due jobs with POST /api/v1/jobs/claim."
+        )
+    return str(error)
+
+
+def invalid_input(errors: Sequence[ValidationProblem], detail: str | None = None) -> Problem:
+    """The 422 problem for these invalid values (``detail``: the first five, unless given)."""
+    detail = detail or "; ".join(_located(e) for e in errors[:5])
+    return Problem(
+        type=TYPE_PREFIX + "invalid-input", title="Invalid input", status=422,
+        detail=detail or "The request is invalid.", errors=list(errors),
+    )  # fmt: skip
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -131,12 +159,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         ValidationProblem(loc=list(e.get("loc", ())), msg=hints.message(e), type=e["type"])
         for e in error.errors()
     ]
-    detail = hints.form_hint() or "; ".join(_located(e) for e in errors[:5])
-    problem = Problem(
-        type=TYPE_PREFIX + "invalid-input", title="Invalid input", status=422,
-        detail=detail or "The request is invalid.", errors=errors,
-    )
-    return problem_response(problem)
+    return problem_response(invalid_input(errors, hints.form_hint()))
 
 
 def _located(error: ValidationProblem) -> str:
@@ -180,9 +203,7 @@ class _Hints:
         if not _is_json(self.content_type):
             return None
         model = _model_in(self.body_field.field_info.annotation)
-        required = [
-            alias for alias, field in _fields(model).items() if field.is_required()
-        ]
+        required = [alias for alias, field in _fields(model).items() if field.is_required()]
         fields = "&".join(f"{name}=..." for name in required)
         return (
             f"this endpoint takes a form: {fields} "
@@ -254,7 +275,9 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 def _unparsable_body() -> JSONResponse:
     """The framework's 400 for a body it cannot parse (not UTF-8, too deep): invalid input."""
     problem = Problem(
-        type=TYPE_PREFIX + "invalid-input", title="Invalid input", status=422,
+        type=TYPE_PREFIX + "invalid-input",
+        title="Invalid input",
+        status=422,
         detail="The body could not be parsed: send UTF-8 JSON (or the form the route takes).",
         errors=[ValidationProblem(loc=["body"], msg="could not be parsed", type="body_invalid")],
     )

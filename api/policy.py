@@ -2,9 +2,11 @@
 
 Workers and admins see every job and every actor's email. A member sees only the jobs they
 created (lists are narrowed to them; any other job is unknown, 404) and, among the actors of a
-history, only themself. A job's owner commands (cancel) are for its creator or an admin: a worker
-sees the job but may not act as its owner (403). A page of a list holds at most the deployment's
-``JOBLEDGER_MAX_PAGE_SIZE`` items, within the read side's own bounds.
+history, only themself. A job's owner commands (cancel, retry) are for its creator or an admin: a
+worker sees the job but may not act as its owner (403), except to cancel the attempt it runs,
+which it names by its ``attempt``. Workers and admins drive jobs (``DRIVERS``: claim, start,
+heartbeat, progress, errors, complete, fail, the batch of commands). A page of a list holds at
+most the deployment's ``JOBLEDGER_MAX_PAGE_SIZE`` items, within the read side's own bounds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ PageLimit = Annotated[int, Query(ge=MIN_LIMIT, le=MAX_LIMIT)]
 DEFAULT_PAGE_SIZE = DEFAULT_LIMIT
 
 
+#: The roles that drive jobs through their lifecycle.
+DRIVERS = (Role.WORKER, Role.ADMIN)
+
+
 def sees_everyone(user: User) -> bool:
     """Workers and admins see every job and actor; members see only their own."""
     return user.role is not Role.MEMBER
@@ -44,6 +50,12 @@ def may_see_actor(user: User, actor: str) -> bool:
 def may_act_as_owner(user: User, job: Job) -> bool:
     """Whether the user may run the job's owner commands: its creator, or an admin."""
     return user.role is Role.ADMIN or job.created_by == str(user.id)
+
+
+def may_cancel(user: User, job: Job, attempt: int | None) -> bool:
+    """Whether the user may cancel the job: its owner or an admin, or a worker naming the
+    attempt it runs (the ledger then checks that the attempt is the running one)."""
+    return may_act_as_owner(user, job) or (user.role is Role.WORKER and attempt is not None)
 
 
 def page_size(limit: int, settings: Settings) -> int:

@@ -1,9 +1,16 @@
 """``/api/v1/jobs/{id}/...``: the commands that drive a job, each answering the job after it.
 
 ``If-Match: "<version>"`` makes a command conditional (412 when the job is at another version).
+A worker's command that names its ``attempt`` is fenced: 409 lease-lost unless that attempt is
+the job's running one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import assert_never
+from uuid import UUID
 
 from fastapi import APIRouter, Response
 
@@ -15,9 +22,11 @@ from api.deps import (
     OwnedJob,
     VisibleJob,
     WorkerUser,
+    worker_label,
 )
-from api.errors import problem_responses
-from api.responses import job_response
+from api.errors import PermissionDeniedError, problem_responses
+from api.policy import may_cancel
+from api.responses import job_response, model_response
 from api.routing import CheckedRoute
 from api.schemas.jobs import (
     Cancellation,
@@ -26,99 +35,203 @@ from api.schemas.jobs import (
     Failure,
     JobOut,
     ProgressUpdate,
+    Retry,
+    StartRequest,
 )
+from api.schemas.workers import HeartbeatOut, HeartbeatRequest
+from domain.ledger import CommandResult, JobLedger
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["job commands"], route_class=CheckedRoute)
 
 OWNER_ERRORS = problem_responses(401, 403, 404, 409, 412, 413, 422, 503)
 WORKER_ERRORS = OWNER_ERRORS
+HEARTBEAT_ERRORS = problem_responses(401, 403, 404, 409, 413, 422, 503)
+
+#: The bodies of the commands a worker sends on the job it runs (alone or in a batch).
+WorkerBody = ProgressUpdate | ErrorReport | HeartbeatRequest | Completion | Failure
 
 
 @router.delete("/{job_id}", response_model=JobOut, responses=OWNER_ERRORS)
 async def delete_job(
-    user: AnyUser, job: OwnedJob, version: ExpectedVersion, ledger: LedgerDep,
+    user: AnyUser,
+    job: OwnedJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
     commands: CommandsDep,
 ) -> Response:
-    """Cancels a pending job (owner or admin), as the original API's DELETE did; 409 otherwise."""
+    """Cancels a job that is not running (pending or retrying; owner or admin); 409 otherwise."""
     result = await commands.run(
-        ledger.cancel_job, job.id, actor=str(user.id), expected_version=version
-    )
+        ledger.cancel_job, job.id, actor=str(user.id), ask_running=False,
+        expected_version=version,
+    )  # fmt: skip
     return job_response(result.job)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=OWNER_ERRORS)
 async def cancel_job(
-    user: AnyUser, job: OwnedJob, version: ExpectedVersion, ledger: LedgerDep,
+    user: AnyUser,
+    job: VisibleJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
     commands: CommandsDep,
     body: Cancellation | None = None,
 ) -> Response:
-    """Cancels a pending job (owner or admin), with an optional reason; 409 otherwise."""
-    reason = None if body is None else body.reason
+    """Cancels a waiting job, or asks a running one to stop (owner or admin); a worker cancels
+    the attempt it runs at once, naming its ``attempt``."""
+    body = body or Cancellation()
+    if not may_cancel(user, job, body.attempt):
+        raise PermissionDeniedError(
+            "Only the job's owner or an admin may cancel it; a worker cancels only the attempt "
+            "it runs, named by attempt."
+        )
     result = await commands.run(
-        ledger.cancel_job, job.id, reason, actor=str(user.id), expected_version=version
+        ledger.cancel_job, job.id, body.reason, actor=str(user.id), attempt=body.attempt,
+        expected_version=version,
+    )  # fmt: skip
+    return job_response(result.job)
+
+
+@router.post("/{job_id}/retry", response_model=JobOut, responses=OWNER_ERRORS)
+async def retry_job(
+    user: AnyUser,
+    job: OwnedJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
+    commands: CommandsDep,
+    body: Retry | None = None,
+) -> Response:
+    """Sends a failed or cancelled job back to pending for more attempts (owner or admin)."""
+    more = None if body is None else body.max_attempts
+    result = await commands.run(
+        ledger.retry_job, job.id, more, actor=str(user.id), expected_version=version
     )
     return job_response(result.job)
 
 
 @router.post("/{job_id}/start", response_model=JobOut, responses=WORKER_ERRORS)
 async def start_job(
-    user: WorkerUser, job: VisibleJob, version: ExpectedVersion, ledger: LedgerDep,
+    user: WorkerUser,
+    job: VisibleJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
+    commands: CommandsDep,
+    body: StartRequest | None = None,
+) -> Response:
+    """Starts the next attempt of a due pending or retrying job; with ``leaseSeconds`` the
+    attempt holds a lease and is rescued when it passes."""
+    body = body or StartRequest()
+    result = await commands.run(
+        ledger.start_job, job.id, actor=str(user.id), worker=worker_label(user, body.worker),
+        lease_seconds=body.lease_seconds, expected_version=version,
+    )  # fmt: skip
+    return job_response(result.job)
+
+
+@router.post("/{job_id}/heartbeat", response_model=HeartbeatOut, responses=HEARTBEAT_ERRORS)
+async def heartbeat(
+    body: HeartbeatRequest,
+    user: WorkerUser,
+    job: VisibleJob,
+    ledger: LedgerDep,
     commands: CommandsDep,
 ) -> Response:
-    """Starts a pending job (workers and admins)."""
-    result = await commands.run(
-        ledger.start_job, job.id, actor=str(user.id), expected_version=version
-    )
-    return job_response(result.job)
+    """Keeps the running attempt's lease alive; tells whether a cancel was requested."""
+    result = await commands.run(worker_command(ledger, job.id, str(user.id), body))
+    return model_response(HeartbeatOut.of(result.job))
 
 
 @router.post("/{job_id}/progress", response_model=JobOut, responses=WORKER_ERRORS)
 async def report_progress(
-    body: ProgressUpdate, user: WorkerUser, job: VisibleJob, version: ExpectedVersion,
-    ledger: LedgerDep, commands: CommandsDep,
+    body: ProgressUpdate,
+    user: WorkerUser,
+    job: VisibleJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
+    commands: CommandsDep,
 ) -> Response:
-    """Records how many items a processing job has done, and optionally its new total."""
-    result = await commands.run(
-        ledger.update_progress, job.id, body.processed_items, body.total_items,
-        actor=str(user.id), expected_version=version,
-    )
+    """Records how many items a processing job has done (and its new total); extends its lease."""
+    result = await commands.run(worker_command(ledger, job.id, str(user.id), body, version))
     return job_response(result.job)
 
 
 @router.post("/{job_id}/errors", response_model=JobOut, responses=WORKER_ERRORS)
 async def log_error(
-    body: ErrorReport, user: WorkerUser, job: VisibleJob, version: ExpectedVersion,
-    ledger: LedgerDep, commands: CommandsDep,
+    body: ErrorReport,
+    user: WorkerUser,
+    job: VisibleJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
+    commands: CommandsDep,
 ) -> Response:
-    """Records an error met on a pending or processing job; the job carries on."""
-    result = await commands.run(
-        ledger.log_error, job.id, body.message, body.item, body.details,
-        actor=str(user.id), expected_version=version,
-    )
+    """Records an error met on a job that is not finished; the job carries on."""
+    result = await commands.run(worker_command(ledger, job.id, str(user.id), body, version))
     return job_response(result.job)
 
 
 @router.post("/{job_id}/complete", response_model=JobOut, responses=WORKER_ERRORS)
 async def complete_job(
-    user: WorkerUser, job: VisibleJob, version: ExpectedVersion, ledger: LedgerDep,
+    user: WorkerUser,
+    job: VisibleJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
     commands: CommandsDep,
     body: Completion | None = None,
 ) -> Response:
     """Marks a processing job as completed, with an optional result."""
-    result_value = None if body is None else body.result
-    result = await commands.run(
-        ledger.complete_job, job.id, result_value, actor=str(user.id), expected_version=version
-    )
-    return job_response(result.job)
+    command = worker_command(ledger, job.id, str(user.id), body or Completion(), version)
+    return job_response((await commands.run(command)).job)
 
 
 @router.post("/{job_id}/fail", response_model=JobOut, responses=WORKER_ERRORS)
 async def fail_job(
-    body: Failure, user: WorkerUser, job: VisibleJob, version: ExpectedVersion,
-    ledger: LedgerDep, commands: CommandsDep,
+    body: Failure,
+    user: WorkerUser,
+    job: VisibleJob,
+    version: ExpectedVersion,
+    ledger: LedgerDep,
+    commands: CommandsDep,
 ) -> Response:
-    """Marks a pending or processing job as failed, with a reason."""
-    result = await commands.run(
-        ledger.fail_job, job.id, body.reason, actor=str(user.id), expected_version=version
-    )
+    """Fails the running attempt (retried after a backoff while attempts are left, unless
+    ``retry`` is false), or a job that is not running; acknowledges a requested cancel."""
+    result = await commands.run(worker_command(ledger, job.id, str(user.id), body, version))
     return job_response(result.job)
+
+
+def worker_command(
+    ledger: JobLedger,
+    job_id: UUID,
+    actor: str,
+    body: WorkerBody,
+    expected_version: int | None = None,
+) -> Callable[[], CommandResult]:
+    """The ledger call a worker's command body stands for, on its own route or in a batch."""
+    match body:
+        case ProgressUpdate():
+            return partial(
+                ledger.update_progress, job_id, body.processed_items, body.total_items,
+                actor=actor, attempt=body.attempt, lease_seconds=body.lease_seconds,
+                expected_version=expected_version,
+            )  # fmt: skip
+        case ErrorReport():
+            return partial(
+                ledger.log_error, job_id, body.message, body.item, body.details, actor=actor,
+                attempt=body.attempt, expected_version=expected_version,
+            )  # fmt: skip
+        case HeartbeatRequest():
+            return partial(
+                ledger.heartbeat, job_id, body.attempt, actor=actor,
+                lease_seconds=body.lease_seconds,
+            )  # fmt: skip
+        case Completion():
+            return partial(
+                ledger.complete_job, job_id, body.result, actor=actor, attempt=body.attempt,
+                expected_version=expected_version,
+            )  # fmt: skip
+        case Failure():
+            return partial(
+                ledger.fail_job, job_id, body.reason, actor=actor, attempt=body.attempt,
+                retry=body.retry, retry_in_seconds=body.retry_in_seconds,
+                expected_version=expected_version,
+            )  # fmt: skip
+        case _:
+            assert_never(body)

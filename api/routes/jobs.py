@@ -65,7 +65,8 @@ async def create_job(
     """Creates a pending job owned by the caller; an ``Idempotency-Key`` makes retries safe."""
     result = await commands.run(
         ledger.create_job, job_type=body.job_type, data=body.data, total_items=body.total_items,
-        actor=str(user.id), idempotency_key=idempotency_key,
+        actor=str(user.id), idempotency_key=idempotency_key, priority=body.priority,
+        run_at=body.run_at, max_attempts=body.max_attempts,
     )
     headers = {"Location": f"{router.prefix}/{result.job.id}"}
     if result.replayed:

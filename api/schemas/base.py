@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -20,6 +28,18 @@ Timestamp = Annotated[
     PlainSerializer(rfc3339, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
+
+
+def in_utc(moment: datetime) -> datetime:
+    """The instant in UTC; a ValueError (422) for one UTC cannot hold (past years 1 or 9999)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time between years 1 and 9999 in UTC") from None
+
+
+#: A time a client sends: RFC 3339 with a time zone (``Z`` or ``+02:00``), kept in UTC.
+UtcInstant = Annotated[AwareDatetime, AfterValidator(in_utc)]
 
 
 class RequestModel(BaseModel):
@@ -65,6 +85,15 @@ class Problem(BaseModel):
         default=None,
         serialization_alias="requestId",
         description="Quote it when reporting a server error.",
+    )
+    job_status: str | None = Field(
+        default=None,
+        serialization_alias="jobStatus",
+        description="The job's current status (lease-lost problems only).",
+    )
+    attempt: int | None = Field(
+        default=None,
+        description="The job's current attempt (lease-lost problems only).",
     )
 
     def body(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from fastapi import Query
 from pydantic import Field
 
 from api.policy import may_see_actor
-from api.schemas.base import ResponseModel, Timestamp
+from api.schemas.base import ResponseModel, Timestamp, rfc3339
 from domain.audit import MAX_HISTORY_PAGE, HistoryEntry
 from domain.errors import UserNotFoundError
 from domain.job import MAX_VERSION
@@ -117,11 +118,13 @@ def next_from_version(entries: Sequence[HistoryEntry], limit: int, current: int)
 
 
 def history_data(fields: dict[str, Any]) -> dict[str, Any]:
-    """An event's own fields as camelCase JSON (stored JSON texts decoded)."""
+    """An event's own fields as camelCase JSON (stored JSON texts decoded, times in RFC 3339)."""
     data: dict[str, Any] = {}
     for name, value in fields.items():
         if name.endswith("_json"):
             name, value = name[: -len("_json")], None if value is None else json.loads(value)
+        elif isinstance(value, datetime):
+            value = rfc3339(value)
         name = "type" if name == "job_type" else name
         head, *rest = name.split("_")
         data[head + "".join(part.title() for part in rest)] = value

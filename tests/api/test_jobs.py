@@ -62,7 +62,8 @@ def test_a_job_runs_its_whole_life_over_http(client: AppClient, people: People) 
     ]
     assert [e["actor"] for e in history["events"]] == [people.member.id] + [people.worker.id] * 5
     assert history["events"][0]["data"] == {"type": "import", "data": {"file": "a.csv"},
-                                            "totalItems": 10}
+                                            "totalItems": 10, "priority": 0,
+                                            "runAt": job["runAt"], "maxAttempts": 3}
     assert history["events"][3]["data"] == {"message": "row 5 broken", "item": "5",
                                             "details": {"line": 5}}
 

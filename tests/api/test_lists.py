@@ -51,7 +51,8 @@ def test_filters_sort_and_pages(client: AppClient, people: People) -> None:
     item = newest_first.json()["items"][0]
     assert set(item) == {"id", "type", "status", "createdBy", "totalItems", "processedItems",
                          "progress", "errorCount", "lastError", "createdAt", "startedAt",
-                         "completedAt", "updatedAt", "version"}
+                         "completedAt", "updatedAt", "version", "priority", "runAt", "attempt",
+                         "maxAttempts", "leaseExpiresAt", "cancelRequested"}
     assert ids(client.get(JOBS, params={"sort": "createdAt"}, headers=admin)) == made
     assert ids(client.get(JOBS, params={"type": "export"}, headers=admin)) == [made[2], made[1]]
     statuses = [("status", "processing"), ("status", "cancelled")]
@@ -114,6 +115,8 @@ SUMMARIES = [
         total_items=None, processed_items=0, progress=0, error_count=0, last_error=None,
         created_at=datetime(2026, 3, 1, 14, 2, 7, tzinfo=UTC), started_at=None,
         completed_at=None, updated_at=datetime(2026, 3, 1, 14, 2, 7, tzinfo=UTC), version=1,
+        priority=0, run_at=datetime(2026, 3, 1, 14, 2, 7, tzinfo=UTC), attempt=0, max_attempts=3,
+        lease_expires_at=None, cancel_requested=False,
     ),
     JobSummary(
         id=uuid4(), job_type="géocodage \"x\"", status=JobStatus.FAILED, created_by=str(uuid4()),
@@ -122,6 +125,10 @@ SUMMARIES = [
         started_at=datetime(2026, 3, 1, 13, 0, 1, 5, tzinfo=UTC),
         completed_at=datetime(2026, 3, 1, 13, 9, tzinfo=UTC),
         updated_at=datetime(2026, 3, 1, 13, 9, tzinfo=UTC), version=12,
+        priority=-100,
+        run_at=datetime(2026, 3, 1, 16, 0, 0, 7, tzinfo=timezone(timedelta(hours=2))),
+        attempt=2, max_attempts=100,
+        lease_expires_at=datetime(2026, 3, 1, 13, 8, 30, 999999, tzinfo=UTC), cancel_requested=True,
     ),
 ]
 

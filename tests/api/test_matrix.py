@@ -51,6 +51,14 @@ RULES: dict[str, tuple[str, int, str | None, Any]] = {
     "POST /api/v1/jobs/{job_id}/errors": (WORKERS, SUCCESS, "processing", {"message": "m"}),
     "POST /api/v1/jobs/{job_id}/complete": (WORKERS, SUCCESS, "processing", {"result": 1}),
     "POST /api/v1/jobs/{job_id}/fail": (WORKERS, SUCCESS, "pending", {"reason": "r"}),
+    "POST /api/v1/jobs/{job_id}/heartbeat": (WORKERS, SUCCESS, "processing", {"attempt": 1}),
+    "POST /api/v1/jobs/{job_id}/retry": (OWNER, SUCCESS, "failed", {"maxAttempts": 1}),
+    "POST /api/v1/jobs/claim": (WORKERS, SUCCESS, None, {"types": ["nothing-of-this-type"]}),
+    "POST /api/v1/jobs/commands": (
+        WORKERS, SUCCESS, None,
+        {"commands": [{"jobId": "0d2c4f3e-1111-4a2b-8c3d-123456789abc", "op": "errors",
+                       "message": "m"}]},
+    ),
     "GET /api/health": (PUBLIC, SUCCESS, None, None),
 }
 
@@ -114,6 +122,8 @@ class Matrix:
         job = ledger.create_job(job_type="import", total_items=10, actor=owner).job
         if state == "processing":
             ledger.start_job(job.id, actor=self.people.worker.id)
+        if state == "failed":
+            ledger.fail_job(job.id, "broken", actor=self.people.worker.id)
         return str(job.id)
 
     def request(self, route: str, caller: str) -> int:

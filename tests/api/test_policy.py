@@ -12,8 +12,10 @@ from uuid import uuid4
 import pytest
 
 from api.policy import (
+    DRIVERS,
     list_query,
     may_act_as_owner,
+    may_cancel,
     may_see,
     may_see_actor,
     page_size,
@@ -48,6 +50,16 @@ def test_only_the_creator_or_an_admin_acts_as_the_jobs_owner() -> None:
     assert [may_act_as_owner(u, JOB) for u in (ADMIN, WORKER, MEMBER, OTHER)] == [
         True, False, True, False,
     ]
+
+
+def test_a_worker_cancels_only_by_naming_its_attempt() -> None:
+    users = (ADMIN, WORKER, MEMBER, OTHER)
+    assert [may_cancel(u, JOB, None) for u in users] == [True, False, True, False]
+    assert [may_cancel(u, JOB, 1) for u in users] == [True, True, True, False]
+
+
+def test_workers_and_admins_drive_jobs() -> None:
+    assert [u.role in DRIVERS for u in (ADMIN, WORKER, MEMBER)] == [True, True, False]
 
 
 def test_members_know_only_themselves_among_the_actors() -> None:

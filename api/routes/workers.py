@@ -1,0 +1,144 @@
+"""``/api/v1/jobs/claim`` and ``/api/v1/jobs/commands``: what workers call on many jobs at once.
+
+Both run off the event loop (a claim may wait for a job to be due) and answer once the read
+model shows what they did, like every command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Response
+from pydantic import ValidationError
+
+from api.deps import CommandsDep, LedgerDep, WorkerUser, parse_job_id, worker_label
+from api.errors import invalid_input, problem_of, problem_responses
+from api.responses import JSON_MEDIA_TYPE, model_response
+from api.routes.commands import worker_command
+from api.routing import CheckedRoute
+from api.schemas.base import Problem, ValidationProblem
+from api.schemas.jobs import JobOut
+from api.schemas.workers import (
+    BatchOut,
+    BatchResult,
+    ClaimOut,
+    ClaimRequest,
+    CommandBatch,
+    OneCommand,
+)
+from domain.errors import JobLedgerError, JobNotFoundError
+from domain.ledger import JobLedger
+from projections.claims import ClaimResult
+from projections.readmodel import Commands
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["workers"], route_class=CheckedRoute)
+
+ERRORS = problem_responses(401, 403, 413, 422, 503)
+
+
+@router.post("/claim", response_model=ClaimOut, responses=ERRORS)
+async def claim_jobs(
+    user: WorkerUser, commands: CommandsDep, body: ClaimRequest | None = None
+) -> Response:
+    """Claims up to ``limit`` due jobs, each in a new attempt holding a lease; waits up to
+    ``waitSeconds`` for one to be due (workers and admins)."""
+    body = body or ClaimRequest()
+    claim = partial(
+        commands.read_model.claim, actor=str(user.id), worker=worker_label(user, body.worker),
+        types=body.types, limit=body.limit, lease_seconds=body.lease_seconds,
+        wait_seconds=body.wait_seconds,
+    )  # fmt: skip
+    result: ClaimResult = await anyio.to_thread.run_sync(_settled, commands, claim)
+    return model_response(ClaimOut(items=[JobOut.of(job) for job in result.jobs]))
+
+
+@router.post("/commands", response_model=BatchOut, responses=ERRORS)
+async def run_commands(
+    body: CommandBatch, user: WorkerUser, ledger: LedgerDep, commands: CommandsDep
+) -> Response:
+    """Runs commands on several jobs in order (progress, errors, heartbeat, complete, fail);
+    each result has the status its own route would answer, and the job or a problem."""
+    results = await anyio.to_thread.run_sync(
+        _run_batch, ledger, commands, str(user.id), body.commands
+    )
+    payload = {"results": [result.body() for result in results]}
+    return Response(orjson.dumps(payload), media_type=JSON_MEDIA_TYPE)
+
+
+def _settled(commands: Commands, claim: partial[ClaimResult]) -> ClaimResult:
+    """The claim's result, once the read model shows the jobs it started (bounded wait)."""
+    result = claim()
+    _wait(commands, result.position)
+    return result
+
+
+def _run_batch(
+    ledger: JobLedger, commands: Commands, actor: str, items: Sequence[Any]
+) -> list[BatchResult]:
+    """Each command's result, decided in order; answered once the read model shows them all."""
+    results: list[BatchResult] = []
+    reached = 0
+    for index, item in enumerate(items):
+        result, position = _run_one(ledger, actor, index, item)
+        results.append(result)
+        reached = max(reached, position)
+    _wait(commands, reached)
+    return results
+
+
+def _run_one(ledger: JobLedger, actor: str, index: int, item: Any) -> tuple[BatchResult, int]:
+    """One command's result and the log position of its event (0: none)."""
+    sent = item.get("jobId") if isinstance(item, dict) else None
+    job_id = sent if isinstance(sent, str) else None
+    try:
+        command = OneCommand.model_validate(item).root
+        done = worker_command(ledger, parse_job_id(command.job_id), actor, command)()
+    except ValidationError as error:
+        problem = _unknown_job(ledger, job_id) or _invalid(error, index, item)
+        return BatchResult(job_id=job_id, status=problem.status, problem=problem), 0
+    except JobLedgerError as error:
+        problem = problem_of(error)
+        return BatchResult(job_id=job_id, status=problem.status, problem=problem), 0
+    return BatchResult(job_id=job_id, status=200, job=JobOut.of(done.job)), done.position
+
+
+def _unknown_job(ledger: JobLedger, job_id: str | None) -> Problem | None:
+    """The 404 its own route would answer first, when the command names no existing job."""
+    if job_id is None:
+        return None
+    try:
+        uuid = parse_job_id(job_id)
+        if ledger.known_job(uuid) is None:
+            ledger.get_job(uuid)
+    except JobNotFoundError as error:
+        return problem_of(error)
+    return None
+
+
+def _invalid(error: ValidationError, index: int, item: Any) -> Problem:
+    """The 422 problem of an invalid command, located in the request body."""
+    tag = item.get("op") if isinstance(item, dict) else None
+    problems: list[ValidationProblem] = []
+    for e in error.errors(include_url=False):
+        loc = list(e["loc"])
+        if loc and loc[0] == tag:
+            loc = loc[1:]
+        problems.append(
+            ValidationProblem(loc=["body", "commands", index, *loc], msg=e["msg"], type=e["type"])
+        )
+    return invalid_input(problems)
+
+
+def _wait(commands: Commands, position: int) -> None:
+    if not commands.read_model.wait_for(position, commands.timeout):
+        logger.warning(
+            "The read model did not reach position %d within %.1f s; answering anyway.",
+            position, commands.timeout,
+        )  # fmt: skip
