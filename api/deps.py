@@ -26,7 +26,7 @@ from api.policy import DRIVERS, may_act_as_owner, may_see
 from api.settings import Settings
 from api.tokens import LEEWAY_SECONDS, Claims, Tokens
 from domain.errors import InvalidInputError, JobNotFoundError, UserNotFoundError
-from domain.job import Job
+from domain.job import MAX_WORKER_CHARS, Job
 from domain.ledger import JobLedger
 from domain.user import Role, User
 from projections.lag import LagProbe
@@ -216,5 +216,6 @@ ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
 def worker_label(user: User, label: str | None) -> str:
-    """The label an attempt shows for its worker: the one given, else the caller's email."""
-    return user.email if label is None else label
+    """The label an attempt shows for its worker: the one given, else the caller's email (its
+    first ``MAX_WORKER_CHARS`` characters: an email may be longer than a label)."""
+    return user.email[:MAX_WORKER_CHARS] if label is None else label
