@@ -152,6 +152,7 @@ def test_a_repeated_claim_gets_the_first_answer_and_claims_nothing(
             idempotency=key,
         )  # fmt: skip
 
+    assert claims.view.wait_for(ledger.head(), 10), "the view did not show the jobs created"
     first, again = claim(), claim()
     assert len(first.jobs) == 2 and again.jobs == []
     assert again.answer == (200, ",".join(str(j.id) for j in first.jobs))
