@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Seconds before the second attempt (doubling after each), unless the deployment says otherwise.
 DEFAULT_RETRY_BASE_SECONDS = 10.0
@@ -23,7 +23,11 @@ class Backoff:
 
     base: float = DEFAULT_RETRY_BASE_SECONDS
     maximum: float = DEFAULT_RETRY_MAX_SECONDS
-    uniform: Callable[[float, float], float] = random.uniform
+    #: The jitter's source: its own generator, so that drawing from it never shifts another
+    #: user of the module-level one (a seeded test, a property-based search).
+    uniform: Callable[[float, float], float] = field(
+        default_factory=lambda: random.Random().uniform
+    )
 
     def seconds(self, attempt: int) -> float:
         exponent = min(attempt - 1, 64)
