@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -29,6 +30,9 @@ from projections.readmodel import Commands, open_read_model
 
 logger = logging.getLogger("api")
 
+#: Threads for claims, apart from the pool commands and sign-ins use: a claim may wait up to
+#: 30 s for a job, and long-polling workers must not starve everyone else.
+CLAIM_THREADS = 100
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 #: Routers in the order a request is matched against them: the busiest first.
 ROUTING_ORDER = (jobs, commands, workers, auth, users, health)
@@ -55,6 +59,7 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
                 app.state.read_model = read_model
                 app.state.commands = Commands(read_model, settings.read_your_writes_timeout)
                 app.state.lag_probe = LagProbe(ledger, read_model)
+                app.state.claim_limiter = anyio.CapacityLimiter(CLAIM_THREADS)
                 logger.info("jobledger API ready on %s", settings.store.describe())
                 yield
         finally:

@@ -1,13 +1,13 @@
 """``/api/v1/jobs/{id}/...``: the commands that drive a job, each answering the job after it.
 
-``If-Match: "<version>"`` makes a command conditional (412 when the job is at another version).
+``If-Match: "<version>"`` makes a command conditional (412 when the job is at another version);
+``Idempotency-Key`` makes it safe to send again (``api.idempotency``).
 A worker's command that names its ``attempt`` is fenced: 409 lease-lost unless that attempt is
 the job's running one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import assert_never
 from uuid import UUID
@@ -25,6 +25,7 @@ from api.deps import (
     worker_label,
 )
 from api.errors import PermissionDeniedError, problem_responses
+from api.idempotency import IdempotencyKey, keyed
 from api.policy import may_cancel
 from api.responses import job_response, model_response
 from api.routing import CheckedRoute
@@ -39,6 +40,7 @@ from api.schemas.jobs import (
     StartRequest,
 )
 from api.schemas.workers import HeartbeatOut, HeartbeatRequest
+from domain.job import Job
 from domain.ledger import CommandResult, JobLedger
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["job commands"], route_class=CheckedRoute)
@@ -58,13 +60,16 @@ async def delete_job(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
 ) -> Response:
     """Cancels a job that is not running (pending or retrying; owner or admin); 409 otherwise."""
-    result = await commands.run(
-        ledger.cancel_job, job.id, actor=str(user.id), ask_running=False,
-        expected_version=version,
+    return await keyed(
+        commands, key, str(user.id), job_response,
+        partial(
+            ledger.cancel_job, job.id, actor=str(user.id), ask_running=False,
+            expected_version=version,
+        ),
     )  # fmt: skip
-    return job_response(result.job)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=OWNER_ERRORS)
@@ -74,6 +79,7 @@ async def cancel_job(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
     body: Cancellation | None = None,
 ) -> Response:
     """Cancels a waiting job, or asks a running one to stop (owner or admin); a worker cancels
@@ -84,11 +90,13 @@ async def cancel_job(
             "Only the job's owner or an admin may cancel it; a worker cancels only the attempt "
             "it runs, named by attempt."
         )
-    result = await commands.run(
-        ledger.cancel_job, job.id, body.reason, actor=str(user.id), attempt=body.attempt,
-        expected_version=version,
+    return await keyed(
+        commands, key, str(user.id), job_response,
+        partial(
+            ledger.cancel_job, job.id, body.reason, actor=str(user.id), attempt=body.attempt,
+            expected_version=version,
+        ),
     )  # fmt: skip
-    return job_response(result.job)
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, responses=OWNER_ERRORS)
@@ -98,14 +106,15 @@ async def retry_job(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
     body: Retry | None = None,
 ) -> Response:
     """Sends a failed or cancelled job back to pending for more attempts (owner or admin)."""
     more = None if body is None else body.max_attempts
-    result = await commands.run(
-        ledger.retry_job, job.id, more, actor=str(user.id), expected_version=version
-    )
-    return job_response(result.job)
+    return await keyed(
+        commands, key, str(user.id), job_response,
+        partial(ledger.retry_job, job.id, more, actor=str(user.id), expected_version=version),
+    )  # fmt: skip
 
 
 @router.post("/{job_id}/start", response_model=JobOut, responses=WORKER_ERRORS)
@@ -115,16 +124,19 @@ async def start_job(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
     body: StartRequest | None = None,
 ) -> Response:
     """Starts the next attempt of a due pending or retrying job; with ``leaseSeconds`` the
     attempt holds a lease and is rescued when it passes."""
     body = body or StartRequest()
-    result = await commands.run(
-        ledger.start_job, job.id, actor=str(user.id), worker=worker_label(user, body.worker),
-        lease_seconds=body.lease_seconds, expected_version=version,
+    return await keyed(
+        commands, key, str(user.id), job_response,
+        partial(
+            ledger.start_job, job.id, actor=str(user.id), worker=worker_label(user, body.worker),
+            lease_seconds=body.lease_seconds, expected_version=version,
+        ),
     )  # fmt: skip
-    return job_response(result.job)
 
 
 @router.post("/{job_id}/heartbeat", response_model=HeartbeatOut, responses=HEARTBEAT_ERRORS)
@@ -134,10 +146,11 @@ async def heartbeat(
     job: VisibleJob,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
 ) -> Response:
     """Keeps the running attempt's lease alive; tells whether a cancel was requested."""
-    result = await commands.run(worker_command(ledger, job.id, str(user.id), body))
-    return model_response(HeartbeatOut.of(result.job))
+    command = worker_command(ledger, job.id, str(user.id), body)
+    return await keyed(commands, key, str(user.id), _heartbeat_response, command)
 
 
 @router.post("/{job_id}/progress", response_model=JobOut, responses=WORKER_ERRORS)
@@ -148,10 +161,11 @@ async def report_progress(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
 ) -> Response:
     """Records how many items a processing job has done (and its new total); extends its lease."""
-    result = await commands.run(worker_command(ledger, job.id, str(user.id), body, version))
-    return job_response(result.job)
+    command = worker_command(ledger, job.id, str(user.id), body, version)
+    return await keyed(commands, key, str(user.id), job_response, command)
 
 
 @router.post("/{job_id}/errors", response_model=JobOut, responses=WORKER_ERRORS)
@@ -162,10 +176,11 @@ async def log_error(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
 ) -> Response:
     """Records an error met on a job that is not finished; the job carries on."""
-    result = await commands.run(worker_command(ledger, job.id, str(user.id), body, version))
-    return job_response(result.job)
+    command = worker_command(ledger, job.id, str(user.id), body, version)
+    return await keyed(commands, key, str(user.id), job_response, command)
 
 
 @router.post("/{job_id}/complete", response_model=JobOut, responses=WORKER_ERRORS)
@@ -175,11 +190,12 @@ async def complete_job(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
     body: Completion | None = None,
 ) -> Response:
     """Marks a processing job as completed, with an optional result."""
     command = worker_command(ledger, job.id, str(user.id), body or Completion(), version)
-    return job_response((await commands.run(command)).job)
+    return await keyed(commands, key, str(user.id), job_response, command)
 
 
 @router.post("/{job_id}/fail", response_model=JobOut, responses=WORKER_ERRORS)
@@ -190,11 +206,16 @@ async def fail_job(
     version: ExpectedVersion,
     ledger: LedgerDep,
     commands: CommandsDep,
+    key: IdempotencyKey,
 ) -> Response:
     """Fails the running attempt (retried after a backoff while attempts are left, unless
     ``retry`` is false), or a job that is not running; acknowledges a requested cancel."""
-    result = await commands.run(worker_command(ledger, job.id, str(user.id), body, version))
-    return job_response(result.job)
+    command = worker_command(ledger, job.id, str(user.id), body, version)
+    return await keyed(commands, key, str(user.id), job_response, command)
+
+
+def _heartbeat_response(job: Job) -> Response:
+    return model_response(HeartbeatOut.of(job))
 
 
 def worker_command(
@@ -203,7 +224,7 @@ def worker_command(
     actor: str,
     body: WorkerBody,
     expected_version: int | None = None,
-) -> Callable[[], CommandResult]:
+) -> partial[CommandResult]:
     """The ledger call a worker's command body stands for, on its own route or in a batch."""
     match body:
         case ProgressUpdate():

@@ -6,6 +6,7 @@ model shows what they did, like every command.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from functools import partial
@@ -13,11 +14,12 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from api.deps import CommandsDep, LedgerDep, WorkerUser, parse_job_id, worker_label
 from api.errors import invalid_input, problem_of, problem_responses
+from api.idempotency import IdempotencyKey, replayed
 from api.responses import JSON_MEDIA_TYPE, model_response
 from api.routes.commands import worker_command
 from api.routing import CheckedRoute
@@ -32,7 +34,9 @@ from api.schemas.workers import (
     OneCommand,
 )
 from domain.errors import JobLedgerError, JobNotFoundError
+from domain.job import Job
 from domain.ledger import JobLedger
+from domain.receipts import Idempotency
 from projections.claims import ClaimResult
 from projections.readmodel import Commands
 
@@ -45,18 +49,33 @@ ERRORS = problem_responses(401, 403, 413, 422, 503)
 
 @router.post("/claim", response_model=ClaimOut, responses=ERRORS)
 async def claim_jobs(
-    user: WorkerUser, commands: CommandsDep, body: ClaimRequest | None = None
+    user: WorkerUser,
+    commands: CommandsDep,
+    key: IdempotencyKey,
+    request: Request,
+    body: ClaimRequest | None = None,
 ) -> Response:
     """Claims up to ``limit`` due jobs, each in a new attempt holding a lease; waits up to
-    ``waitSeconds`` for one to be due (workers and admins)."""
+    ``waitSeconds`` for one to be due (workers and admins). With ``Idempotency-Key``, a repeated
+    claim gets the same jobs."""
     body = body or ClaimRequest()
+    actor = str(user.id)
     claim = partial(
-        commands.read_model.claim, actor=str(user.id), worker=worker_label(user, body.worker),
+        commands.read_model.claim, actor=actor, worker=worker_label(user, body.worker),
         types=body.types, limit=body.limit, lease_seconds=body.lease_seconds,
         wait_seconds=body.wait_seconds,
+        idempotency=None if key is None else key.idempotency(actor, _claimed_response),
     )  # fmt: skip
-    result: ClaimResult = await anyio.to_thread.run_sync(_settled, commands, claim)
-    return model_response(ClaimOut(items=[JobOut.of(job) for job in result.jobs]))
+    result: ClaimResult = await anyio.to_thread.run_sync(
+        _settled, commands, claim, limiter=request.app.state.claim_limiter
+    )
+    if result.answer is not None:
+        return replayed(result.answer)
+    return _claimed_response(result.jobs)
+
+
+def _claimed_response(jobs: list[Job]) -> Response:
+    return model_response(ClaimOut(items=[JobOut.of(job) for job in jobs]))
 
 
 @router.post("/commands", response_model=BatchOut, responses=ERRORS)
@@ -68,7 +87,7 @@ async def run_commands(
     results = await anyio.to_thread.run_sync(
         _run_batch, ledger, commands, str(user.id), body.commands
     )
-    payload = {"results": [result.body() for result in results]}
+    payload = {"results": results}
     return Response(orjson.dumps(payload), media_type=JSON_MEDIA_TYPE)
 
 
@@ -81,9 +100,9 @@ def _settled(commands: Commands, claim: partial[ClaimResult]) -> ClaimResult:
 
 def _run_batch(
     ledger: JobLedger, commands: Commands, actor: str, items: Sequence[Any]
-) -> list[BatchResult]:
+) -> list[dict[str, Any]]:
     """Each command's result, decided in order; answered once the read model shows them all."""
-    results: list[BatchResult] = []
+    results: list[dict[str, Any]] = []
     reached = 0
     for index, item in enumerate(items):
         result, position = _run_one(ledger, actor, index, item)
@@ -93,20 +112,43 @@ def _run_batch(
     return results
 
 
-def _run_one(ledger: JobLedger, actor: str, index: int, item: Any) -> tuple[BatchResult, int]:
-    """One command's result and the log position of its event (0: none)."""
+def _run_one(ledger: JobLedger, actor: str, index: int, item: Any) -> tuple[dict[str, Any], int]:
+    """One command's result (its JSON object) and the log position of its event (0: none)."""
     sent = item.get("jobId") if isinstance(item, dict) else None
     job_id = sent if isinstance(sent, str) else None
     try:
         command = OneCommand.model_validate(item).root
-        done = worker_command(ledger, parse_job_id(command.job_id), actor, command)()
+        run = worker_command(ledger, parse_job_id(command.job_id), actor, command)
+        done = run(idempotency=_item_key(actor, command.idempotency_key, item))
     except ValidationError as error:
         problem = _unknown_job(ledger, job_id) or _invalid(error, index, item)
-        return BatchResult(job_id=job_id, status=problem.status, problem=problem), 0
+        return BatchResult(job_id=job_id, status=problem.status, problem=problem).body(), 0
     except JobLedgerError as error:
         problem = problem_of(error)
-        return BatchResult(job_id=job_id, status=problem.status, problem=problem), 0
-    return BatchResult(job_id=job_id, status=200, job=JobOut.of(done.job)), done.position
+        return BatchResult(job_id=job_id, status=problem.status, problem=problem).body(), 0
+    if done.answer is not None:
+        replay: dict[str, Any] = orjson.loads(done.answer[1])
+        return replay, done.position
+    return _item_result(job_id, done.job), done.position
+
+
+def _item_result(job_id: str | None, job: Job) -> dict[str, Any]:
+    return BatchResult(job_id=job_id, status=200, job=JobOut.of(job)).body()
+
+
+def _item_key(actor: str, key: str | None, item: dict[str, Any]) -> Idempotency | None:
+    """An item's idempotency: its key, and a fingerprint of the item as sent."""
+    if key is None:
+        return None
+    fingerprint = hashlib.sha256(
+        b"POST /api/v1/jobs/commands\n" + orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    job_id = item.get("jobId")
+
+    def answer(job: Job) -> tuple[int, str]:
+        return 200, orjson.dumps(_item_result(job_id, job)).decode()
+
+    return Idempotency(actor, key, fingerprint, answer)
 
 
 def _unknown_job(ledger: JobLedger, job_id: str | None) -> Problem | None:

@@ -25,6 +25,7 @@ from api.schemas.jobs import (
     ProgressUpdate,
 )
 from domain.job import MAX_TYPE_CHARS, Job, JobStatus
+from domain.receipts import MAX_IDEMPOTENCY_KEY_CHARS
 
 MAX_CLAIM_TYPES = 20
 MAX_CLAIM_LIMIT = 100
@@ -109,6 +110,14 @@ class _BatchCommand(RequestModel):
         min_length=1,
         max_length=MAX_JOB_ID_CHARS,
         description="The job's id (a UUID); an unknown or malformed id is 404.",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+        description="Makes this command safe to send again, as the Idempotency-Key header does "
+        "on its own route: a repeat of the same command with the same key gets the first "
+        "result and records nothing; the same key on another command is 422.",
     )
 
 
