@@ -147,6 +147,27 @@ def test_the_readme_walkthrough(server: Server, http: httpx.Client) -> None:
     second = ok(http.post("/api/v1/jobs", json={"type": "export"}, headers=alice), 201)
     assert ok(http.delete(f"/api/v1/jobs/{second['id']}", headers=alice))["status"] == "cancelled"
     assert http.delete(f"/api/v1/jobs/{second['id']}", headers=alice).status_code == 409
+
+    geo = ok(http.post("/api/v1/jobs", json={"type": "geocode", "priority": 10, "maxAttempts": 3,
+                                             "totalItems": 2}, headers=alice), 201)
+    claimed = ok(http.post("/api/v1/jobs/claim", json={"types": ["geocode"], "limit": 1,
+                                                       "leaseSeconds": 30, "waitSeconds": 10},
+                           headers=worker))["items"]
+    assert [(j["id"], j["attempt"], j["worker"]) for j in claimed] == [
+        (geo["id"], 1, "worker@example.com")]
+    beat = ok(http.post(f"/api/v1/jobs/{geo['id']}/heartbeat", json={"attempt": 1},
+                        headers=worker))
+    assert (beat["status"], beat["attempt"], beat["cancelRequested"]) == ("processing", 1, False)
+    complete = {"attempt": 1, "result": {"points": 2}}
+    keyed = {**worker, "Idempotency-Key": "geo-done-1"}
+    done = http.post(f"/api/v1/jobs/{geo['id']}/complete", json=complete, headers=keyed)
+    again = http.post(f"/api/v1/jobs/{geo['id']}/complete", json=complete, headers=keyed)
+    assert ok(done)["status"] == "completed"
+    assert again.content == done.content and again.headers["idempotent-replayed"] == "true"
+    read = ok(http.get(f"/api/v1/jobs/{geo['id']}", headers=alice))
+    assert [(a["attempt"], a["outcome"]) for a in read["attempts"]] == [(1, "completed")]
+    assert http.post(f"/api/v1/jobs/{geo['id']}/retry", json={"maxAttempts": 2},
+                     headers=alice).status_code == 409
     assert server.stop() in (0, -signal.SIGTERM)
     assert "Application shutdown complete." in server.output()
 
