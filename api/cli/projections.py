@@ -110,7 +110,7 @@ def status(args: argparse.Namespace) -> int:
 
 def _sweeper_line(holder: str | None) -> str:
     if holder is None:
-        return "none active: no process runs the projection, so passed leases are not ended"
+        return "none active (no runner): passed leases wait"
     return "runs beside the active runner, ending passed leases within 2 s"
 
 
