@@ -4,7 +4,6 @@ stores a command line can share with a server (SQLite, PostgreSQL)."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
