@@ -155,6 +155,7 @@ def _rows(count: int) -> list[tuple[Any, ...]]:
             100 if status is JobStatus.COMPLETED else min(processed // 10, 99),
             0, None, created, started, created + timedelta(minutes=3) if finished else None,
             created + timedelta(minutes=3), 13,
+            0, created, 0 if started is None else 1, 3, None, False,
         ))  # fmt: skip
     return rows
 
@@ -184,7 +185,8 @@ def _fill_sqlite(view: SQLiteSummaryView, count: int) -> None:
         db.executemany(
             f"INSERT INTO {SHADOW_NAME} ({', '.join(COLUMNS)}) VALUES ({marks})",
             (
-                (r[0].bytes, *r[1:9], _us(r[9]), _us(r[10]), _us(r[11]), _us(r[12]), r[13])
+                (r[0].bytes, *r[1:9], _us(r[9]), _us(r[10]), _us(r[11]), _us(r[12]), r[13],
+                 r[14], _us(r[15]), r[16], r[17], _us(r[18]), int(r[19]))
                 for r in rows
             ),
         )
