@@ -137,7 +137,7 @@ def _step(job: Job, steps: list[int], rng: random.Random) -> None:
         else:
             job.update_progress(step * 90, actor="worker")
     elif rng.random() < 0.05:
-        job.fail("gave up", actor="worker")
+        job.fail("gave up", actor="worker", retry=False)
     else:
         job.complete({"rows": 1_000}, actor="worker")
 

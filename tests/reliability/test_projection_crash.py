@@ -85,7 +85,7 @@ def _advance(job: Job, rng: random.Random) -> None:
         else:
             job.fail("never started", actor="w")
     elif job.processed_items >= 100 or roll < 0.01:
-        job.complete(actor="w") if roll < 0.9 else job.fail("gave up", actor="w")
+        job.complete(actor="w") if roll < 0.9 else job.fail("gave up", actor="w", retry=False)
     elif roll < 0.1:
         job.log_error(f"item {job.processed_items} failed", actor="w")
     else:
