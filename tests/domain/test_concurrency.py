@@ -14,6 +14,7 @@ import pytest
 from domain.errors import ConcurrencyExhaustedError, InvalidTransitionError
 from domain.job import Job, JobStatus
 from domain.ledger import JobLedger
+from domain.receipts import CommandReceipt
 from stores import Store
 from tests.domain.helpers import WORKER, job_in_status, run_together
 
@@ -78,12 +79,14 @@ def test_ten_concurrent_commands_from_two_processes_all_succeed(
 class AlwaysOvertaken(JobLedger):
     """A ledger whose every save of a change is preceded by another writer's event on that job."""
 
-    def _save_job(self, job: Job, deadline: float | None) -> int:
+    def _save_job(
+        self, job: Job, deadline: float | None, receipt: CommandReceipt | None = None
+    ) -> int:
         if job.version > 1:
             rival = self.repository.get(job.id)
             rival.log_error("overtook you", actor="rival")
             self.save(rival)
-        return super()._save_job(job, deadline)
+        return super()._save_job(job, deadline, receipt)
 
 
 def test_retries_are_bounded_and_say_so(store_url: str) -> None:
