@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,9 @@ def _admin_connection():  # type: ignore[no-untyped-def]
         pytest.skip(message)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped after the test."""
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database's URL, dropped on exit."""
     name = f"jobledger_test_{uuid.uuid4().hex[:16]}"
     with _admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -46,6 +47,31 @@ def postgres_url() -> Iterator[str]:
     finally:
         with _admin_connection() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped after the test."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_ledger(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JobLedger]:
+    """One ledger per backend for a whole module of table-driven cases that each drive their
+    own job (creating a PostgreSQL database per case would cost more than the case)."""
+    with ExitStack() as stack:
+        if request.param == "memory":
+            url = "memory://"
+        elif request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('module') / 'events.db'}"
+        else:
+            url = stack.enter_context(postgres_database())
+        ledger = JobLedger(env=Store.from_url(url).ledger_env())
+        stack.callback(ledger.close)
+        yield ledger
 
 
 @pytest.fixture(params=BACKENDS)

@@ -50,7 +50,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("command", "status"), CASES)
-def test_command_from_status(ledger: JobLedger, command: str, status: JobStatus) -> None:
+def test_command_from_status(module_ledger: JobLedger, command: str, status: JobStatus) -> None:
+    ledger = module_ledger
     run, allowed = COMMANDS[command]
     job_id = job_in_status(ledger, status)
     before = stored_event_count(ledger, job_id)
@@ -61,7 +62,7 @@ def test_command_from_status(ledger: JobLedger, command: str, status: JobStatus)
         assert result.job.version == before + 1
         assert stored_event_count(ledger, job_id) == before + 1
         assert ledger.get_job(job_id).status is allowed[status]
-        assert result.position == ledger.head()
+        assert result.position == ledger.head(), "the answer names the command's own event"
     else:
         with pytest.raises(InvalidTransitionError) as raised:
             run(ledger, job_id)
@@ -92,8 +93,9 @@ FENCED_CASES = [
 
 @pytest.mark.parametrize(("command", "status", "offset"), FENCED_CASES)
 def test_a_worker_command_names_the_running_attempt_or_records_nothing(
-    ledger: JobLedger, command: str, status: JobStatus, offset: int
+    module_ledger: JobLedger, command: str, status: JobStatus, offset: int
 ) -> None:
+    ledger = module_ledger
     job_id = job_in_status(ledger, status)
     job = ledger.get_job(job_id)
     attempt = max(1, job.attempt + offset)
