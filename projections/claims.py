@@ -20,15 +20,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from domain.errors import JobConflictError, JobNotFoundError
+from domain.errors import JobConflictError, JobLedgerError, JobNotFoundError
 from domain.job import Job
-from domain.ledger import JobLedger
+from domain.ledger import CommandResult, JobLedger
 from domain.receipts import Idempotency
 from projections.view import JobSummaryView
 
@@ -36,9 +38,10 @@ logger = logging.getLogger(__name__)
 
 #: Candidates read per job asked for: spares for the races a busy store makes claimers lose.
 SPARE_CANDIDATES = 2
-#: Candidate reads per claim: when other claimers took every candidate first, read again
-#: (past them), rather than answer short while jobs are due.
+#: Candidate reads per claim (see ``_claim_due``).
 CANDIDATE_ROUNDS = 3
+#: Threads that start the jobs of one claim side by side (so they share a commit).
+STARTER_THREADS = 16
 #: The longest sleep of a waiting claim between two looks at the view (a safety net for a
 #: wake-up missed across processes; a wake-up in this process is immediate).
 MAX_WAIT_STEP_SECONDS = 1.0
@@ -80,6 +83,7 @@ class Claims:
         self._reading: Counter[int] = Counter()
         #: Lost races since this process started (for benchmarks and status).
         self.lost_races = 0
+        self._starters = ThreadPoolExecutor(STARTER_THREADS, thread_name_prefix="claim-start")
 
     def claim(
         self,
@@ -125,8 +129,17 @@ class Claims:
         limit: int,
         lease_seconds: float,
     ) -> ClaimResult:
-        """Starts due candidates in claim order; when other claimers took every candidate
-        first, reads again past them (a few times) rather than answer short."""
+        """Starts due candidates in claim order, a wave at a time: the jobs of one wave start
+        side by side, so their ``Started`` events share one commit (``domain.groupcommit``)
+        and the claim holds its candidates for one commit, not one per job. When other
+        claimers took every candidate first, reads again past them (a few times) rather than
+        answer short."""
+
+        def start(job_id: UUID) -> CommandResult:
+            return self.ledger.start_job(
+                job_id, actor=actor, worker=worker, lease_seconds=lease_seconds
+            )
+
         jobs: list[Job] = []
         position = lost = 0
         for _ in range(CANDIDATE_ROUNDS):
@@ -134,24 +147,16 @@ class Claims:
             read_at, skip = self._begin_read()
             try:
                 candidates = self.view.claimable(self.ledger.clock(), types, asked, skip)
-                for job_id in candidates:
-                    if len(jobs) == limit:
-                        break
-                    if not self._take(job_id, read_at):
-                        continue
-                    claimed = 0
-                    try:
-                        started = self.ledger.start_job(
-                            job_id, actor=actor, worker=worker, lease_seconds=lease_seconds
-                        )
-                        claimed = started.position
-                    except (JobConflictError, JobNotFoundError):
-                        lost += 1
-                        continue
-                    finally:
-                        self._release(job_id, claimed)
-                    jobs.append(started.job)
-                    position = max(position, started.position)
+                taken = (job_id for job_id in candidates if self._take(job_id, read_at))
+                while len(jobs) < limit and (wave := list(islice(taken, limit - len(jobs)))):
+                    for job_id, outcome in zip(wave, self._start_all(wave, start), strict=True):
+                        if isinstance(outcome, CommandResult):
+                            self._release(job_id, outcome.position)
+                            jobs.append(outcome.job)
+                            position = max(position, outcome.position)
+                        else:
+                            self._release(job_id, 0)
+                            lost += 1
             finally:
                 self._end_read(read_at)
             if len(jobs) == limit or len(candidates) < asked:
@@ -160,6 +165,18 @@ class Claims:
             with self._lock:
                 self.lost_races += lost
         return ClaimResult(jobs, position, lost)
+
+    def close(self) -> None:
+        """Lets the starter threads go (claims in flight finish first)."""
+        self._starters.shutdown(wait=False)
+
+    def _start_all(
+        self, job_ids: list[UUID], start: Callable[[UUID], CommandResult]
+    ) -> list[CommandResult | JobLedgerError]:
+        """Each job's start, or the refusal that says another claimer took it first."""
+        if len(job_ids) == 1:
+            return [_outcome(start, job_ids[0])]
+        return list(self._starters.map(lambda job_id: _outcome(start, job_id), job_ids))
 
     def _wait_for_due(self, seen: int, types: Collection[str] | None, remaining: float) -> None:
         """Sleeps until the view passes ``seen``, the next ``run_at`` comes, or ``remaining``
@@ -208,3 +225,13 @@ class Claims:
                 self._taken[job_id] = position
             else:
                 self._taken.pop(job_id, None)
+
+
+def _outcome(
+    start: Callable[[UUID], CommandResult], job_id: UUID
+) -> CommandResult | JobLedgerError:
+    """The start's result, or the conflict of a lost race (the job is no longer due)."""
+    try:
+        return start(job_id)
+    except (JobConflictError, JobNotFoundError) as refusal:
+        return refusal

@@ -118,6 +118,7 @@ def open_read_model(ledger: JobLedger, store: Store) -> Iterator[ReadModel]:
             yield read_model
         finally:
             read_model.sweeper.stop()
+            read_model.claims.close()
             runner.stop()
     finally:
         view.close()
