@@ -143,7 +143,7 @@ class Claims:
         jobs: list[Job] = []
         position = lost = 0
         for _ in range(CANDIDATE_ROUNDS):
-            asked = (limit - len(jobs)) * SPARE_CANDIDATES
+            asked = (limit - len(jobs)) * SPARE_CANDIDATES + self._rivals()
             read_at, skip = self._begin_read()
             try:
                 candidates = self.view.claimable(self.ledger.clock(), types, asked, skip)
@@ -165,6 +165,12 @@ class Claims:
             with self._lock:
                 self.lost_races += lost
         return ClaimResult(jobs, position, lost)
+
+    def _rivals(self) -> int:
+        """How many other claims of this process are reading candidates now: each may take
+        one of the head rows first, so a claim reads that many more to spread past them."""
+        with self._lock:
+            return max(0, sum(self._reading.values()))
 
     def close(self) -> None:
         """Lets the starter threads go (claims in flight finish first)."""
