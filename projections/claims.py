@@ -149,7 +149,13 @@ class Claims:
                 candidates = self.view.claimable(self.ledger.clock(), types, asked, skip)
                 taken = (job_id for job_id in candidates if self._take(job_id, read_at))
                 while len(jobs) < limit and (wave := list(islice(taken, limit - len(jobs)))):
-                    for job_id, outcome in zip(wave, self._start_all(wave, start), strict=True):
+                    try:
+                        outcomes = self._start_all(wave, start)
+                    except BaseException:
+                        for job_id in wave:
+                            self._release(job_id, 0)
+                        raise
+                    for job_id, outcome in zip(wave, outcomes, strict=True):
                         if isinstance(outcome, CommandResult):
                             self._release(job_id, outcome.position)
                             jobs.append(outcome.job)
@@ -170,7 +176,7 @@ class Claims:
         """How many other claims of this process are reading candidates now: each may take
         one of the head rows first, so a claim reads that many more to spread past them."""
         with self._lock:
-            return max(0, sum(self._reading.values()))
+            return sum(self._reading.values())
 
     def close(self) -> None:
         """Lets the starter threads go (claims in flight finish first)."""

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.errors import LedgerUnavailableError
 from domain.ledger import JobLedger
 from domain.receipts import Idempotency
 from projections.claims import ClaimResult, Claims
@@ -157,3 +158,23 @@ def test_a_repeated_claim_gets_the_first_answer_and_claims_nothing(
     assert len(first.jobs) == 2 and again.jobs == []
     assert again.answer == (200, ",".join(str(j.id) for j in first.jobs))
     assert len(_claim(claims, limit=5)) == 1, "the repeat left the third job unclaimed"
+
+
+def test_a_claim_the_store_refused_leaves_its_jobs_claimable(
+    ledger: JobLedger, make_view: MakeView, make_runner: MakeRunner
+) -> None:
+    """A store outage during a claim (503) must not leave its candidates marked as being
+    claimed in this process, or no claim of this process would ever get them."""
+    claims = _claims(ledger, make_view, make_runner)
+    jobs = {ledger.create_job(job_type="a", actor=ACTOR).job.id for _ in range(3)}
+    assert claims.view.wait_for(ledger.head(), 10), "the view did not show the jobs created"
+    working_start = ledger.start_job
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise LedgerUnavailableError("the event store is unavailable")
+
+    ledger.start_job = unavailable  # type: ignore[method-assign]
+    with pytest.raises(LedgerUnavailableError):
+        _claim(claims, limit=3)
+    ledger.start_job = working_start  # type: ignore[method-assign]
+    assert set(_claim(claims, limit=3)) == jobs
