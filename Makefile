@@ -44,7 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check domain projections api stores tests bench .ci
+	$(BIN)/ruff check domain projections api stores worker tests bench examples .ci
 	$(BIN)/mypy
 
 clean:

@@ -1,0 +1,1 @@
+"""The worker SDK: run Python handlers for jobs claimed from a jobledger API over HTTP."""
