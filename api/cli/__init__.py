@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 from api.cli.store import WHERE_THE_STORE_IS
 
-COMMAND_MODULES: tuple[str, ...] = ("serve", "users", "token", "jobs", "projections", "history")
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve", "users", "token", "jobs", "projections", "history", "worker",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
