@@ -59,7 +59,12 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answers 413 to a request whose body is over ``max_bytes`` (declared or streamed)."""
+    """Answers 413 to a request whose body is over ``max_bytes`` (declared or streamed).
+
+    The body is read whole before the app runs, and a client that leaves before it arrived
+    runs nothing: its request is not the one it meant to send (a claim cut before its body
+    would otherwise run with the defaults).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -77,6 +82,8 @@ class BodyLimitMiddleware:
         size = 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")
