@@ -274,7 +274,8 @@ class _Session:
         return "complete", {"result": value}
 
     async def _final(self, context: JobContext, op: str, body: dict[str, Any]) -> str:
-        """Sends the complete or fail; returns the outcome to log."""
+        """Sends the complete or fail; returns the outcome to log: the job's status after it
+        (``completed``, ``retrying``, ``failed``, ``cancelled``), or why it has none."""
         if context.lease_lost:
             return "lease-lost"
         try:
@@ -291,7 +292,8 @@ class _Session:
         if context.lease_lost:
             return "lease-lost"
         if 200 <= result["status"] < 300:
-            return "completed" if op == "complete" else "failed"
+            status: str = result["job"]["status"]
+            return status
         return f"unrecorded ({result['status']})"
 
     def _send(

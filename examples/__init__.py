@@ -1,0 +1,1 @@
+"""Examples: handlers a newcomer runs with ``jobledger worker`` (see the README)."""
