@@ -200,14 +200,14 @@ class _Session:
                 self.slot_freed.clear()
                 await _first(self.slot_freed, self.stopping)
                 continue
-            types = self._type_groups[group % len(self._type_groups)]
+            types, wait_seconds = self._next_group(group)
             group += 1
             try:
                 jobs = await self.client.claim(
                     types=types,
                     limit=min(free, MAX_CLAIM_LIMIT),
                     lease_seconds=self.worker.lease_seconds,
-                    wait_seconds=self._poll_seconds(),
+                    wait_seconds=wait_seconds,
                     worker=self.worker.name,
                 )
             except httpx.HTTPStatusError as error:
@@ -223,9 +223,12 @@ class _Session:
             for job in jobs:
                 self.running[job["id"]] = asyncio.create_task(self._work(job), name=job["id"])
 
-    def _poll_seconds(self) -> float:
-        """Long-polls only with one group of types: with several, each gets its turn."""
-        return self.worker.poll_seconds if len(self._type_groups) == 1 else 0.0
+    def _next_group(self, turn: int) -> tuple[list[str], float]:
+        """The types of this turn's claim and how long it may wait: with more types than one
+        claim takes, the groups take turns and only the last of a round waits for a job."""
+        groups = self._type_groups
+        last_of_round = turn % len(groups) == len(groups) - 1
+        return groups[turn % len(groups)], self.worker.poll_seconds if last_of_round else 0.0
 
     async def _work(self, job: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()

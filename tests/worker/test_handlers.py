@@ -199,3 +199,15 @@ def test_a_running_handler_sees_a_cancel_within_one_heartbeat(api: Api) -> None:
     assert log.beats_between(job_id, asked_at, noticed[0]) <= 1
     assert job["status"] == "cancelled"
     assert api.event_types(job_id)[-2:] == ["CancelRequested", "Cancelled"]
+
+
+def test_a_worker_with_more_types_than_a_claim_takes_claims_them_in_turns(api: Api) -> None:
+    job_types = [unique(f"many{i}") for i in range(45)]
+
+    def handler(context: JobContext) -> Any:
+        return context.type
+
+    first, last = api.create(job_types[0]), api.create(job_types[-1])
+    with running(worker_for(api, dict.fromkeys(job_types, handler))):
+        jobs = [finished(api, first), finished(api, last)]
+    assert [job["result"] for job in jobs] == [job_types[0], job_types[-1]]
