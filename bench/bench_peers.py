@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ from bench.peers import venv
 from bench.peers.monitor import Monitor
 from bench.peers.systems import Jobledger, Peer, System
 from bench.results import Figure
-from bench.support import postgres_database, sqlite_directory
+from bench.support import postgres_database
 
 CONCURRENCY = 10
 DEPTH = 4 * CONCURRENCY
@@ -63,6 +64,7 @@ WARMUP_SECONDS = 2.0
 #: After the steady window, how long the worker may take to finish what is left.
 TAIL_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 45.0
+LOGS = venv.PEERS_DIR.parent / "out" / "peers-logs"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,15 @@ class Outcome:
     unfinished: int = 0
     error: str = ""
     notes: list[str] = field(default_factory=list)
+
+
+#: Called with the worker's and the server's pids around the measured part of a workload (the
+#: profiler attaches there); the benchmark itself observes nothing.
+Observer = Callable[[int, int | None], AbstractContextManager[object]]
+
+
+def no_observer(worker_pid: int, server_pid: int | None) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 @contextmanager
@@ -130,7 +141,7 @@ def wait_drained(
         time.sleep(0.05)
 
 
-def drain(system: System, plan: Plan, directory: Path) -> Outcome:
+def drain(system: System, plan: Plan, directory: Path, observe: Observer = no_observer) -> Outcome:
     """Seeds ``plan.jobs`` jobs, then runs the worker until none is left."""
     with ExitStack() as stack:
         system.prepare(stack.enter_context(postgres_database()), directory, stack)
@@ -138,12 +149,13 @@ def drain(system: System, plan: Plan, directory: Path) -> Outcome:
         system.seed(plan.jobs)
         print(f"peers: {system.label}: seeded {plan.jobs:,} jobs in "
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
-        log = directory / f"{system.name}-drain-worker.log"
+        log = directory / "worker.log"
         with worker_process(system.worker_command(CONCURRENCY), log, venv.PEERS_DIR) as worker:
             monitor = Monitor(system.dsn, system.unfinished_sql, worker.pid, system.server_pid)
             try:
                 monitor.start()
-                wait_drained(monitor, worker, log, plan.drain_limit)
+                with observe(worker.pid, system.server_pid):
+                    wait_drained(monitor, worker, log, plan.drain_limit)
             finally:
                 monitor.stop()
         rows = system.completions()
@@ -160,17 +172,18 @@ def drain(system: System, plan: Plan, directory: Path) -> Outcome:
     return outcome
 
 
-def steady(system: System, plan: Plan, directory: Path) -> Outcome:
+def steady(system: System, plan: Plan, directory: Path, observe: Observer = no_observer) -> Outcome:
     """Runs the worker while the producers keep at most ``DEPTH`` jobs unfinished."""
     with ExitStack() as stack:
         system.prepare(stack.enter_context(postgres_database()), directory, stack)
-        log = directory / f"{system.name}-steady-worker.log"
+        log = directory / "worker.log"
         with worker_process(system.worker_command(CONCURRENCY), log, venv.PEERS_DIR) as worker:
             monitor = Monitor(system.dsn, system.unfinished_sql, worker.pid, system.server_pid)
             try:
                 monitor.start()
                 time.sleep(SETTLE_SECONDS)
-                window = produce(system, plan)
+                with observe(worker.pid, system.server_pid):
+                    window = produce(system, plan)
                 wait_drained(monitor, worker, log, TAIL_SECONDS)
             finally:
                 monitor.stop()
@@ -220,14 +233,23 @@ def charge(outcome: Outcome, monitor: Monitor, start: float, end: float) -> None
     outcome.postgres_cpu = postgres * per_job
 
 
+def run_directory(system: System, workload: str) -> Path:
+    """A fresh ``bench/out/peers-logs/<system>-<workload>/``: the worker's and the server's logs
+    (and jobledger's tokens and data folder), kept after the run for a look."""
+    directory = LOGS / f"{system.name}-{workload}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
 def measure(system: System, workload: str, plan: Plan) -> Outcome:
     """One workload on one system; a failure becomes the outcome's error, never a skip."""
     started = time.perf_counter()
-    with sqlite_directory() as directory:
-        try:
-            outcome = (drain if workload == "drain" else steady)(system, plan, directory)
-        except Exception as error:
-            outcome = Outcome(system.name, workload, error=f"{type(error).__name__}: {error}")
+    try:
+        workloads = {"drain": drain, "steady": steady}
+        outcome = workloads[workload](system, plan, run_directory(system, workload))
+    except Exception as error:
+        outcome = Outcome(system.name, workload, error=f"{type(error).__name__}: {error}")
     print(f"peers: {system.label} {workload}: {describe(outcome)} "
           f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
     return outcome
