@@ -60,8 +60,18 @@ CommandsDep = Annotated[Commands, Depends(_state("commands"))]
 async def current_user(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
-    """The caller, from a valid bearer token of an enabled user whose role has not changed."""
+    """The caller, from a valid bearer token of an enabled user whose role has not changed.
+
+    Answered on the event loop when the ledger's copy of the user is known to be as new as the
+    view (a disable or a role change answers only once the view shows it); otherwise the store
+    is read in a worker thread.
+    """
     state = request.app.state
+    if token:
+        claims = _verified(state.tokens, token)
+        user = state.ledger.current_user(claims.user_id)
+        if user is not None:
+            return _checked(user, claims)
     return await run_in_threadpool(authenticate, token, state.ledger, state.tokens)
 
 
@@ -74,6 +84,11 @@ def authenticate(token: str | None, ledger: JobLedger, tokens: Tokens) -> User:
         user = ledger.get_user(claims.user_id)
     except UserNotFoundError:
         raise NotAuthenticatedError("The token's user does not exist.", token_given=True) from None
+    return _checked(user, claims)
+
+
+def _checked(user: User, claims: Claims) -> User:
+    """The token's user, when enabled and still in the token's role."""
     if user.disabled:
         raise NotAuthenticatedError("This account is disabled.", token_given=True)
     if user.role is not claims.role:
@@ -166,13 +181,15 @@ async def visible_job(
 ) -> Job:
     """The job, when the caller may see it; 404 otherwise (never reveal that it exists).
 
-    A read (GET) gets the job as the store has it now. A command gets the job as this process
-    last saw it, without a store read when it has seen it: its id and creator, all that decide
-    who may see it, never change, and the command itself runs against the fresh state.
+    A read (GET) gets the job as the store has it now, or this process's copy when that is
+    known to be as new as the view (every write a client was answered is in it). A command gets
+    the job as this process last saw it, without a store read when it has seen it: its id and
+    creator, all that decide who may see it, never change, and the command itself runs against
+    the fresh state.
     """
     ledger: JobLedger = request.app.state.ledger
     uuid = parse_job_id(job_id)
-    job = None if request.method == "GET" else ledger.known_job(uuid)
+    job = ledger.current_job(uuid) if request.method == "GET" else ledger.known_job(uuid)
     if job is None:
         job = await run_in_threadpool(ledger.get_job, uuid)
     if not may_see(user, job):

@@ -14,7 +14,8 @@ retry backoff comes from the environment (``JOBLEDGER_RETRY_BASE_SECONDS``,
 Jobs this process saved or read recently are kept in a cache. A command first runs against the
 cached state without reading the store: if another process changed the job meanwhile, the save
 conflicts on the version (or the rules refuse the stale state), and the command runs again
-against the fresh state. Reads always catch up with the store first.
+against the fresh state. Reads catch up with the store first, unless this process's copy is
+known to be at least as new as the view (``current_job``, see ``domain.cache``).
 """
 
 from __future__ import annotations
@@ -345,6 +346,11 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         with store_errors():
             return self._load(job_id, version) if version is not None else self._jobs.fresh(job_id)
 
+    def current_job(self, job_id: UUID) -> Job | None:
+        """The job as this process knows it, when that is at least as new as the view, without
+        reading the store; None when it cannot tell (see ``domain.cache``)."""
+        return self._jobs.current(job_id)
+
     def known_job(self, job_id: UUID) -> Job | None:
         """The job as this process last saw it, without reading the store; None if unseen.
 
@@ -352,6 +358,24 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         enough to decide who may see it before a command runs against the fresh state.
         """
         return self._jobs.cached(job_id)
+
+    def view_reported(self) -> None:
+        """Called by this process's projection runner when it becomes the active one: from now
+        on it calls :meth:`view_shows` before the view shows any event."""
+        self._jobs.reported()
+        self._users.reported()
+
+    def view_unreported(self) -> None:
+        """Called by this process's projection runner before it stops being the active one."""
+        self._jobs.unreported()
+        self._users.unreported()
+
+    def view_shows(self, entries: Sequence[tuple[Any, ...]]) -> None:
+        """The view is about to show these log entries (``(position, UUID.int, version, ...)``
+        tuples): cached copies older than them are no longer current."""
+        versions = [(entry[1], entry[2]) for entry in entries]
+        self._jobs.shown(versions)
+        self._users.shown(versions)
 
     def writes_in_flight(self) -> int:
         """Commands of this process waiting for, or in, a write to the store."""
@@ -476,8 +500,9 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         with the commands saving at the same moment (see ``domain.groupcommit``); returns the
         log position of the last one."""
         save = JobSave(job, job.collect_events(), receipt)
-        position = self._commits.submit(save, deadline)
-        self._jobs.remember(job)
+        with self._jobs.saving(job.id) as keep:
+            position = self._commits.submit(save, deadline)
+            keep(job)
         return position
 
     def _write_jobs(

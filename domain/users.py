@@ -8,7 +8,9 @@ retried on fresh state (``domain.retries.until_saved``).
 
 Every request reads its caller, so users are kept in a cache and caught up with the store on each
 read (one select of newer events, nothing decoded when there are none): a user disabled through
-another process is refused at once, and a user is never folded again from all its events.
+another process is refused at once, and a user is never folded again from all its events. While
+this process's projection runner reports what the view shows, ``current_user`` answers without
+the store read (``domain.cache``): a change answered once the view shows it reaches it first.
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ class UserAccounts(Application[UUID]):
         with store_errors():
             return self._existing(user_id)
 
+    def current_user(self, user_id: UUID) -> User | None:
+        """The user as this process knows it, when that is at least as new as the view, without
+        reading the store; None when it cannot tell (see ``domain.cache``)."""
+        return self._users.current(user_id)
+
     def find_user(self, email: str) -> User:
         """Returns the user with this email (raises InvalidInputError when it is not an email)."""
         return self.get_user(user_id_for(email))
@@ -164,8 +171,9 @@ class UserAccounts(Application[UUID]):
 
         def attempt(user: User) -> User:
             command(user)
-            self.save(user)
-            self._users.remember(user)
+            with self._users.saving(user.id) as keep:
+                self.save(user)
+                keep(user)
             return user
 
         with self._users_lock, store_errors():

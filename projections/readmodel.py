@@ -97,12 +97,18 @@ class Commands:
         anyway (and logged), rather than inviting the client to repeat it.
         """
         result = command()
-        if not self.read_model.wait_for(result.position, self.timeout):
+        self.shown(result.position)
+        return result
+
+    def shown(self, position: int) -> None:
+        """Returns once the read model shows ``position`` (a change made without a
+        ``CommandResult``, say a user's, at the log's head read after it), or once the bounded
+        wait runs out (logged): the change has happened either way."""
+        if not self.read_model.wait_for(position, self.timeout):
             logger.warning(
                 "The read model did not reach position %d within %.1f s; answering anyway.",
-                result.position, self.timeout,
+                position, self.timeout,
             )  # fmt: skip
-        return result
 
 
 @contextmanager

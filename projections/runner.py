@@ -5,6 +5,10 @@ advisory lock, ``flock`` for SQLite, a lock in memory). Others stand by, trying 
 ``standby_interval`` seconds, and take over when the active one stops or its process dies. The
 active runner follows the log (LISTEN/NOTIFY on PostgreSQL; woken in-process and polling on
 SQLite) and applies what arrives in batches of up to ``batch_size`` events per transaction.
+The active runner reports each batch to the ledger before the view shows it, so the ledger's
+cached copies answer reads without the store while they are known to be as new as the view
+(``domain.cache``); when the view moved on without it (a rebuild swapped in a newer table), it
+starts the ledger's confirmations afresh.
 
 A failure never ends the runner silently: it is logged with its traceback at ERROR level,
 counted, and the runner restarts after a backoff that doubles up to ``max_backoff`` seconds.
@@ -150,8 +154,6 @@ class ProjectionRunner:
                     if not lock.acquire():
                         self._stop.wait(self.standby_interval)
                         continue
-                    self.active = True
-                    logger.info("job_summary runner active (this process holds the runner lock)")
                     self._follow(lock)
                 except Exception as error:
                     self.failures += 1
@@ -179,6 +181,7 @@ class ProjectionRunner:
 
     def _release(self, lock: ExclusiveLock) -> None:
         self.active = False
+        self.ledger.view_unreported()
         try:
             lock.release()
         except Exception:
@@ -187,6 +190,9 @@ class ProjectionRunner:
     def _follow(self, lock: ExclusiveLock) -> None:
         position = self.view.position()
         self.view.observe(position)
+        self.ledger.view_reported()
+        self.active = True
+        logger.info("job_summary runner active (this process holds the runner lock)")
         recorder = self.ledger.recorder
         follower: ListenNotifyFollower | PollingFollower
         if isinstance(recorder, PostgresApplicationRecorder):
@@ -202,7 +208,9 @@ class ProjectionRunner:
         self._follower = follower
         try:
             for batch in follower.batches():
-                self.view.apply(batch, self.projection)
+                self.ledger.view_shows(batch)
+                if self.view.apply(batch, self.projection) > batch[-1][0]:
+                    self.ledger.view_reported()
                 if time.monotonic() - checked > LOCK_CHECK_SECONDS:
                     lock.check()
                     checked = time.monotonic()

@@ -13,12 +13,16 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from api.cli.store import WHERE_THE_STORE_IS, NoStoreError, open_ledger
+from api.cli.store import WHERE_THE_STORE_IS, NoStoreError, open_ledger, open_store_ledger
 from api.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Passwords
 from domain.errors import JobLedgerError, UserNotFoundError
 from domain.ledger import JobLedger
 from domain.user import Role, User
-from stores import StoreURLError
+from projections import open_view
+from stores import Store, StoreURLError
+
+#: How long ``disable`` and ``enable`` wait for a running server's view to show the change.
+SHOWN_TIMEOUT_SECONDS = 10.0
 
 
 def register(subparsers: Any) -> None:
@@ -71,14 +75,35 @@ def change_user(args: argparse.Namespace) -> int:
     """Disables or enables a user; 0 when done, 1 when there is no such user, 2 when the store
     is missing or failed."""
 
+    prog = f"jobledger users {args.change}"
+    try:
+        store, ledger = open_store_ledger()
+    except (StoreURLError, NoStoreError, JobLedgerError) as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+
     def change(ledger: JobLedger, user: User) -> str:
         if args.change == "disable":
             user = ledger.disable_user(user.id, actor=cli_actor())
         else:
             user = ledger.enable_user(user.id, actor=cli_actor())
+        if not _shown_by_servers(store, ledger):
+            print(f"{prog}: the running server's view did not show the change within "
+                  f"{SHOWN_TIMEOUT_SECONDS:g} s; it is recorded and takes effect once the view "
+                  "catches up", file=sys.stderr)
         return f"{user.email} is now {'disabled' if user.disabled else 'enabled'}"
 
-    return _on_user(f"jobledger users {args.change}", args.email, change)
+    return _on_user(prog, args.email, change, ledger)
+
+
+def _shown_by_servers(store: Store, ledger: JobLedger) -> bool:
+    """Waits until a running server's view shows the log's head (False when that takes longer
+    than ``SHOWN_TIMEOUT_SECONDS``): a server answers from its cached users only while they are
+    as new as its view, so the change then holds in every server."""
+    with open_view(store) as view:
+        if view.runner_holder() is None:
+            return True
+        return view.wait_for(ledger.head(), SHOWN_TIMEOUT_SECONDS)
 
 
 def unlock_user(args: argparse.Namespace) -> int:
@@ -93,10 +118,14 @@ def unlock_user(args: argparse.Namespace) -> int:
     return _on_user("jobledger users unlock", args.email, unlock)
 
 
-def _on_user(prog: str, email: str, action: Callable[[JobLedger, User], str]) -> int:
-    """Runs ``action`` on the user with ``email`` and prints what it says; the exit status."""
+def _on_user(
+    prog: str, email: str, action: Callable[[JobLedger, User], str],
+    opened: JobLedger | None = None,
+) -> int:
+    """Runs ``action`` on the user with ``email`` (in ``opened``, else the configured store's
+    ledger) and prints what it says; the exit status."""
     try:
-        with open_ledger() as ledger:
+        with opened or open_ledger() as ledger:
             done = action(ledger, ledger.find_user(email))
     except UserNotFoundError:
         print(f"{prog}: no user with email {email!r}", file=sys.stderr)

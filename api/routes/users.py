@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AdminUser, LedgerDep, PasswordsDep, SettingsDep
+from api.deps import AdminUser, CommandsDep, LedgerDep, PasswordsDep, SettingsDep
 from api.errors import problem_responses
 from api.policy import DEFAULT_PAGE_SIZE, PageLimit, page_size
 from api.routing import CheckedRoute
@@ -69,17 +69,20 @@ def get_user(user_id: UUID, admin: AdminUser, ledger: LedgerDep) -> UserOut:
     responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
 )
 def update_user(
-    user_id: UUID, body: UserUpdate, admin: AdminUser, ledger: LedgerDep, passwords: PasswordsDep
+    user_id: UUID, body: UserUpdate, admin: AdminUser, ledger: LedgerDep, passwords: PasswordsDep,
+    commands: CommandsDep,
 ) -> UserOut:
     """Changes a user's role, disables or enables it, or sets a new password (admins only).
 
-    The changes are made together or not at all.
+    The changes are made together or not at all; the answer comes once every API process
+    refuses the user's tokens that the change invalidates.
     """
     password_hash = None if body.password is None else passwords.hash(body.password)
     user = ledger.update_user(
         user_id, role=body.role, password_hash=password_hash, disabled=body.disabled,
         actor=str(admin.id),
     )
+    commands.shown(ledger.head())
     return UserOut.of(user)
 
 

@@ -15,6 +15,7 @@ from api.passwords import Passwords
 from api.settings import Settings
 from tests.api.client import AppClient
 from tests.api.conftest import PASSWORD
+from tests.eventually import eventually
 
 
 @pytest.fixture
@@ -62,6 +63,22 @@ def test_disabled_users_get_no_token(
     assert "disabled" in capsys.readouterr().err
     assert run(monkeypatch, "users", "enable", "--email", "bot@example.com") == 0
     assert run(monkeypatch, "token", "issue", "--email", "bot@example.com") == 0
+
+
+def test_a_disable_reaches_a_running_server_before_the_command_ends(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(monkeypatch, "users", "create", "--email", "bot@example.com", "--role", "worker",
+        stdin=PASSWORD)
+    capsys.readouterr()
+    run(monkeypatch, "token", "issue", "--email", "bot@example.com")
+    headers = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
+    with AppClient(create_app(Settings.from_env(), Passwords())) as client:
+        eventually(lambda: client.app.state.read_model.runner.active, what="an active runner")
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+
+        assert run(monkeypatch, "users", "disable", "--email", "bot@example.com") == 0
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
 
 
 def test_refusals_have_exit_statuses(

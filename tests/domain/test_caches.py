@@ -9,6 +9,7 @@ cannot be shared between ledgers, so the cross-process cases run on SQLite and P
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -121,6 +122,31 @@ def test_known_job_is_the_job_this_ledger_saw_without_reading_the_store(
     assert known is not None
     assert (known.created_by, known.status) == (ACTOR, JobStatus.PENDING)
     assert here.get_job(job_id).status is JobStatus.PROCESSING
+
+
+def test_a_copy_read_while_a_newer_event_is_shown_is_not_current(
+    make_ledger: Callable[[], JobLedger],
+) -> None:
+    ledger = make_ledger()
+    job_id = job_in_status(ledger, JobStatus.PENDING)
+    ledger.view_reported()
+    real_get = ledger.events.get
+
+    def get_while_the_view_shows_version_2(*args: Any, **kwargs: Any) -> Any:
+        ledger.view_shows([(0, job_id.int, 2, "", b"")])
+        return real_get(*args, **kwargs)
+
+    ledger.events.get = get_while_the_view_shows_version_2  # type: ignore[method-assign]
+    assert ledger.get_job(job_id).version == 1
+    assert ledger.current_job(job_id) is None
+
+    ledger.events.get = real_get  # type: ignore[method-assign]
+    assert ledger.get_job(job_id).version == 1
+    current = ledger.current_job(job_id)
+    assert current is not None and current.version == 1
+
+    ledger.view_shows([(0, job_id.int, 2, "", b"")])
+    assert ledger.current_job(job_id) is None
 
 
 def test_a_known_job_handed_out_is_a_copy(make_ledger: Callable[[], JobLedger]) -> None:
