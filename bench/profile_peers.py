@@ -3,8 +3,10 @@
 ``python -m bench.profile_peers [--workload drain|steady] [--jobs N] [--seconds S] [--rate HZ]
 [--output DIR]`` runs jobledger's drain (default 5,000 jobs) or steady workload exactly as
 ``bench_peers`` does, with ``py-spy record`` (from the peers' venv) attached to the server and
-the worker for the measured part, and prints where each process spends its samples: by the
-function on top of the stack (self) and by every function on it (inclusive). The raw stacks
+the worker for the measured part, and prints where each process spends its samples: by thread,
+by the function on top of the stack (self) and by every function on it (inclusive). Without
+``--gil`` a sample is taken of every thread not idle (waits on PostgreSQL count: where the wall
+time goes); with it, only of the thread holding the GIL (where the Python CPU goes). The raw stacks
 (``--format raw``, one collapsed stack per line) stay in DIR (default ``bench/out/profile-peers``)
 for a flame graph. Sampling slows both processes a little: its figures are not the benchmark's.
 """
@@ -30,6 +32,8 @@ STOP_TIMEOUT_SECONDS = 60
 TOP = 25
 #: ``function (path:line)`` -> ``function (file)``: one entry per function, whatever the line.
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<path>[^():]*)(?::\d+)?\)$")
+#: ``--threads`` puts ``thread (<id>): <name>`` at the bottom of each stack.
+THREAD = re.compile(r"^thread \(\d+\): (?P<name>.*)$")
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,7 +74,8 @@ def recorder(output: Path, rate: int, gil: bool) -> Observer:
 def spy(pid: int, output: Path, rate: int, gil: bool) -> subprocess.Popen[bytes]:
     command = [
         str(PY_SPY), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-        "--subprocesses", "--nonblocking", "--output", str(output), *(["--gil"] if gil else []),
+        "--subprocesses", "--nonblocking", "--threads", "--output", str(output),
+        *(["--gil"] if gil else []),
     ]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -86,6 +91,7 @@ def summarise(path: Path) -> str:
     """The top functions by self and by inclusive samples, as shares of all samples."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -93,13 +99,18 @@ def summarise(path: Path) -> str:
             continue
         samples = int(count)
         frames = [function(frame) for frame in stack.split(";")]
+        named = [match["name"] for frame in frames if (match := THREAD.match(frame))]
+        threads[named[0] if named else "?"] += samples
+        frames = [frame for frame in frames if not THREAD.match(frame)]
         total += samples
         own[frames[-1]] += samples
         for name in set(frames):
             inclusive[name] += samples
     if not total:
         return f"{path.name}: no samples"
-    lines = [f"{path.stem}: {total:,} samples", "  self:"]
+    lines = [f"{path.stem}: {total:,} samples", "  threads (by name):"]
+    lines += [f"    {n / total:6.1%}  {name}" for name, n in threads.most_common(TOP)]
+    lines += ["  self:"]
     lines += [f"    {n / total:6.1%}  {name}" for name, n in own.most_common(TOP)]
     lines += ["  inclusive:"]
     lines += [f"    {n / total:6.1%}  {name}" for name, n in inclusive.most_common(TOP)]

@@ -145,6 +145,9 @@ class Jobledger(System):
         "FROM job_summary WHERE status = 'completed'"
     )
 
+    def __init__(self, lease_seconds: float | None = None) -> None:
+        self.lease_seconds = lease_seconds
+
     def prepare(self, dsn: str, directory: Path, stack: ExitStack) -> None:
         self.dsn = dsn
         folder = directory / "jobledger"
@@ -181,6 +184,7 @@ class Jobledger(System):
             str(executable) if executable.exists() else "jobledger", "worker",
             "--url", self.url, "--token-file", str(self.worker_token),
             "--handlers", "jobledger_handlers:HANDLERS", "--concurrency", str(concurrency),
+            *(["--lease-seconds", f"{self.lease_seconds:g}"] if self.lease_seconds else []),
         ]  # fmt: skip
 
     def steady_command(self) -> list[str]:
