@@ -16,8 +16,10 @@ def test_every_job_event_after_a_position_comes_with_the_job_as_of_it(
     ledger = module_ledger
     after = ledger.head()
     job = ledger.create_job(job_type="live", actor="alice", total_items=3).job
-    ledger.register_user(email=f"live-{job.id}@example.com", password_hash="$argon2id$fake", role="member",
-                         actor="cli:test")
+    ledger.register_user(
+        email=f"live-{job.id}@example.com", password_hash="$argon2id$fake", role="member",
+        actor="cli:test",
+    )  # fmt: skip
     ledger.start_job(job.id, actor=WORKER)
     ledger.update_progress(job.id, processed_items=2, actor=WORKER)
     ledger.complete_job(job.id, result={"rows": 3}, actor=WORKER)
