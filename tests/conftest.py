@@ -119,3 +119,8 @@ def make_ledger(store_url: str) -> Iterator[object]:
 @pytest.fixture
 def ledger(make_ledger) -> JobLedger:  # type: ignore[no-untyped-def]
     return make_ledger()  # type: ignore[no-any-return]
+
+
+from tests.served import api  # noqa: E402  (the served API fixture, for tests/worker and tests/streams)
+
+__all__ = ["api"]

@@ -1,4 +1,4 @@
-"""What the SDK's tests share: a real ``jobledger serve`` per backend and module, and workers.
+"""What the SDK and event stream tests share: a real ``jobledger serve`` per backend, and workers.
 
 The SDK is an HTTP client, so it is tested as one: against a server process on each store, with
 the worker either in a thread of the test (``running``) or as ``jobledger worker`` processes.
@@ -58,9 +58,10 @@ class Api:
         return [event["type"] for event in self.history(job_id)]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """One server per backend for a module; each test makes its own jobs of its own types."""
+    """One server per backend for the whole session: each test makes its own jobs of its own
+    types (and its own users), so that they never meet."""
     workdir = tmp_path_factory.mktemp(f"sdk-{request.param}")
     with ExitStack() as stack:
         if request.param == "memory":

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.worker.conftest import Api
+from tests.served import Api
 from tests.worker.test_handlers import WAIT_SECONDS, finished
 
 PROJECT = Path(__file__).parents[2]

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.eventually import eventually
-from tests.worker.conftest import LEASE_SECONDS, Api, running
+from tests.served import LEASE_SECONDS, Api, running
 from worker import Discard, JobContext, Worker
 
 WAIT_SECONDS = 60.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.worker.conftest import Api, running
+from tests.served import Api, running
 from tests.worker.proxy import faulty_proxy
 from tests.worker.test_handlers import finished
 from worker import JobContext, Worker

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.eventually import eventually
-from tests.worker.conftest import LEASE_SECONDS, Api, running
+from tests.served import LEASE_SECONDS, Api, running
 from tests.worker.test_handlers import WAIT_SECONDS, finished, worker_for
 from worker import JobContext
 from worker.runner import EXIT_ABANDONED
