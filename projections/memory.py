@@ -34,6 +34,8 @@ WAITING = (JobStatus.PENDING, JobStatus.RETRYING)
 class MemorySummaryView(JobSummaryView[None]):
     """The job_summary view in this process's memory."""
 
+    reads_in_process = True
+
     def __init__(self, name: str = LIVE_NAME, cursor_key: bytes | None = None) -> None:
         super().__init__(name)
         self._cache = None

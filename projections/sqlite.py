@@ -122,6 +122,8 @@ class SQLiteSummaryView(JobSummaryView[sqlite3.Connection]):
     """The job_summary view in an SQLite file."""
 
     poll_interval = 0.002
+    #: WAL readers never wait for the writer, and a page of rows is a few hundred microseconds.
+    reads_in_process = True
 
     def __init__(
         self,

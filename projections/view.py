@@ -45,6 +45,9 @@ class JobSummaryView(ABC, Generic[Tx]):
     #: Seconds between looks at the stored position while waiting for another process's runner
     #: (None: every write happens in this process and wakes the waiters itself).
     poll_interval: float | None = None
+    #: Whether a read is work in this process only (no network round trip, never waiting for
+    #: a writer): an event loop runs it itself rather than hand it to a thread.
+    reads_in_process = False
 
     def __init__(self, name: str = LIVE_NAME) -> None:
         self.name = name

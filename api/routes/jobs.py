@@ -98,7 +98,7 @@ async def list_jobs(
     )
     if query is None:
         return job_list_response(JobPage(items=[], limit=limit, offset=offset))
-    return job_list_response(await run_in_threadpool(read_model.query, query))
+    return job_list_response(await read_model.page(query))
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=problem_responses(401, 404, 422, 503))

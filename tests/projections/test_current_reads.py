@@ -4,11 +4,14 @@ While this process's runner is the active one it reports every event before the 
 so a copy it has not reported anything newer for holds every write a client was answered (a
 command answers once the view shows it). Another process's writes, a disabled user above all,
 must reach these copies before the view shows them; without an active runner nothing is answered
-from memory. Several ledgers and views on one store stand for several API processes.
+from memory. Several ledgers and views on one store stand for several API processes. A page of
+the view is read on the event loop itself when the view is in this process (SQLite, memory).
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +20,8 @@ import pytest
 from domain.job import JobStatus
 from domain.ledger import JobLedger
 from domain.user import Role, User
-from projections import JobSummaryView, ProjectionRunner
+from projections import JobPage, JobQuery, JobSummaryView, ProjectionRunner
+from projections.readmodel import ReadModel
 from tests.domain.helpers import WORKER, job_in_status
 from tests.eventually import eventually
 from tests.projections.conftest import MakeRunner, MakeView
@@ -147,3 +151,29 @@ def test_a_write_through_another_process_is_in_the_next_read_here(
         assert here.get_job(created.job.id).version == result.job.version
         current = here.current_job(created.job.id)
         assert current is not None and current.version == result.job.version
+
+
+def test_a_page_is_read_on_the_loop_only_when_the_view_stays_in_this_process(
+    backend: str, ledger: JobLedger, view: JobSummaryView[Any], runner: ProjectionRunner
+) -> None:
+    created = ledger.create_job(job_type="import", data={}, total_items=10, actor="ada")
+    _shown(view, created.position)
+    read_model = ReadModel(view, runner)
+    threads: list[int] = []
+    query = view.query
+
+    def recorded(page_query: JobQuery) -> JobPage:
+        threads.append(threading.get_ident())
+        return query(page_query)
+
+    view.query = recorded  # type: ignore[method-assign]
+
+    async def read() -> tuple[JobPage, int]:
+        return await read_model.page(JobQuery()), threading.get_ident()
+
+    try:
+        page, loop_thread = asyncio.run(read())
+    finally:
+        read_model.close()
+    assert [item.id for item in page.items] == [created.job.id]
+    assert (threads == [loop_thread]) is (backend != "postgresql")
