@@ -74,10 +74,18 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def put(self, encoded: bytes, give_up_after: float) -> asyncio.Future[dict[str, Any]]:
-        """Queues a command (see ``encode``) to be tried for up to ``give_up_after`` seconds."""
+    def put(
+        self, encoded: bytes, give_up_after: float, *, ahead: bool = False
+    ) -> asyncio.Future[dict[str, Any]]:
+        """Queues a command (see ``encode``) to be tried for up to ``give_up_after`` seconds;
+        ``ahead`` puts it before the commands already waiting (a heartbeat must not wait behind
+        a backlog for the lease it keeps)."""
         result: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append(Pending(encoded, time.monotonic() + give_up_after, result))
+        pending = Pending(encoded, time.monotonic() + give_up_after, result)
+        if ahead:
+            self._queue.appendleft(pending)
+        else:
+            self._queue.append(pending)
         self._idle.clear()
         self._wake.set()
         return result

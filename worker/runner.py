@@ -195,7 +195,7 @@ class _Session:
     async def _claims(self) -> None:
         group = 0
         while not self.stopping.is_set():
-            free = self.worker.concurrency - len(self.running)
+            free = self.worker.concurrency - len(self.held)
             if free <= 0:
                 self.slot_freed.clear()
                 await _first(self.slot_freed, self.stopping)
@@ -221,7 +221,9 @@ class _Session:
                 await asyncio.sleep(CLAIM_PAUSE_SECONDS)
                 continue
             for job in jobs:
-                self.running[job["id"]] = asyncio.create_task(self._work(job), name=job["id"])
+                context = self._context(job)
+                self.held[context.id] = context
+                self.running[context.id] = asyncio.create_task(self._work(context), name=job["id"])
 
     def _next_group(self, turn: int) -> tuple[list[str], float]:
         """The types of this turn's claim and how long it may wait: with more types than one
@@ -230,24 +232,29 @@ class _Session:
         last_of_round = turn % len(groups) == len(groups) - 1
         return groups[turn % len(groups)], self.worker.poll_seconds if last_of_round else 0.0
 
-    async def _work(self, job: dict[str, Any]) -> None:
+    def _context(self, job: dict[str, Any]) -> JobContext:
         loop = asyncio.get_running_loop()
 
         def send(op: str, body: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(self._answer, context, op, body)
 
         context = JobContext(job, send)
-        self.held[context.id] = context
+        return context
+
+    async def _work(self, context: JobContext) -> None:
+        """Runs the job's handler, then answers for it; the job's slot is free again only once
+        that answer is recorded (a server slow to take answers slows the claims down, rather
+        than leaving claimed jobs to wait in the outbox until their leases lapse)."""
         began = time.monotonic()
         try:
             op, body = await self._call(context)
         finally:
             self.running.pop(context.id, None)
-            self.slot_freed.set()
         try:
             outcome = await self._final(context, op, body)
         finally:
             self.held.pop(context.id, None)
+            self.slot_freed.set()
         logger.info(
             "job %s attempt %d %s in %.3f s",
             context.id,
@@ -300,10 +307,10 @@ class _Session:
         return f"unrecorded ({result['status']})"
 
     def _send(
-        self, context: JobContext, op: str, body: dict[str, Any]
+        self, context: JobContext, op: str, body: dict[str, Any], *, ahead: bool = False
     ) -> asyncio.Future[dict[str, Any]]:
         encoded = encode(context.id, op, {**body, "attempt": context.attempt})
-        return self.outbox.put(encoded, self.worker.lease_seconds)
+        return self.outbox.put(encoded, self.worker.lease_seconds, ahead=ahead)
 
     def _answer(self, context: JobContext, op: str, body: dict[str, Any]) -> None:
         """A handler's progress or error, queued unless the attempt lost its lease."""
@@ -319,7 +326,8 @@ class _Session:
             await asyncio.sleep(self.worker.lease_seconds / 3)
             for context in list(self.held.values()):
                 if not context.lease_lost:
-                    self._send(context, "heartbeat", {"leaseSeconds": self.worker.lease_seconds})
+                    body = {"leaseSeconds": self.worker.lease_seconds}
+                    self._send(context, "heartbeat", body, ahead=True)
 
     def _on_result(self, result: dict[str, Any]) -> None:
         context = self.held.get(result.get("jobId") or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -211,3 +212,48 @@ def test_a_worker_with_more_types_than_a_claim_takes_claims_them_in_turns(api: A
     with running(worker_for(api, dict.fromkeys(job_types, handler))):
         jobs = [finished(api, first), finished(api, last)]
     assert [job["result"] for job in jobs] == [job_types[0], job_types[-1]]
+
+
+class SlowAnswers(httpx.AsyncBaseTransport):
+    """A transport whose answers to ``/jobs/commands`` take ``delay`` seconds, noting how many
+    claimed jobs the worker held unanswered each time it claimed more."""
+
+    def __init__(self, delay: float) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._delay = delay
+        self.claimed = 0
+        self.answered = 0
+        self.held_at_claims: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/claim"):
+            wanted = json.loads(request.content)["limit"]
+            self.held_at_claims.append(self.claimed - self.answered + wanted)
+        elif request.url.path.endswith("/commands"):
+            await asyncio.sleep(self._delay)
+        response = await self._inner.handle_async_request(request)
+        await response.aread()
+        if request.url.path.endswith("/claim"):
+            self.claimed += len(json.loads(response.content)["items"])
+        elif request.url.path.endswith("/commands"):
+            results = json.loads(response.content)["results"]
+            done = [r for r in results if r.get("job") and r["job"]["status"] == "completed"]
+            self.answered += len(done)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_a_worker_holds_at_most_its_concurrency_of_unanswered_jobs(api: Api) -> None:
+    job_type = unique("backpressure")
+    slow = SlowAnswers(delay=0.2)
+
+    async def handler(context: JobContext) -> Any:
+        return None
+
+    job_ids = [api.create(job_type) for _ in range(12)]
+    with running(worker_for(api, {job_type: handler}, concurrency=3, transport=slow)):
+        jobs = [finished(api, job_id) for job_id in job_ids]
+    assert [job["status"] for job in jobs] == ["completed"] * 12
+    assert slow.held_at_claims and max(slow.held_at_claims) <= 3, slow.held_at_claims
