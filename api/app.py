@@ -7,21 +7,19 @@ and password services) on ``app.state``, never at import time, and closes them o
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from api.docs import install_docs
-from api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from api.errors import install_error_handlers
 from api.login import AddressThrottle
-from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, add_cors
+from api.openapi import openapi_builder
 from api.passwords import Passwords
 from api.routes import auth, commands, health, jobs, root, users, workers
-from api.schemas.base import Problem
 from api.settings import Settings
 from api.tokens import Tokens
 from domain.ledger import JobLedger
@@ -33,7 +31,6 @@ logger = logging.getLogger("api")
 #: Threads for claims, apart from the pool commands and sign-ins use: a claim may wait up to
 #: 30 s for a job, and long-polling workers must not starve everyone else.
 CLAIM_THREADS = 100
-PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 #: Routers in the order a request is matched against them: the busiest first.
 ROUTING_ORDER = (jobs, commands, workers, auth, users, health)
 #: Routers (their tags) in the order the API documentation shows them.
@@ -81,7 +78,10 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
-    app.openapi = _openapi_with_problem(app)  # type: ignore[method-assign]
+    add_cors(app, settings.cors_origins)
+    app.openapi = openapi_builder(  # type: ignore[method-assign]
+        app, public_progress=settings.public_progress
+    )
     # Building the schema also builds every route's dependencies now, in one thread: FastAPI
     # otherwise builds them at the first requests, where concurrent builds race on the
     # process-wide warning filters (warnings.catch_warnings is not thread-safe).
@@ -92,35 +92,3 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
 def create_app_from_env() -> FastAPI:
     """The app with settings from the environment (``jobledger serve`` and uvicorn's factory)."""
     return create_app(Settings.from_env())
-
-
-def _openapi_with_problem(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The OpenAPI document, where every error response is a problem document."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description,
-                routes=app.routes, tags=app.openapi_tags,
-            )
-            problem = Problem.model_json_schema(
-                mode="serialization", ref_template="#/components/schemas/{model}"
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(problem.pop("$defs", {}))
-            components["Problem"] = problem
-            for name in ("HTTPValidationError", "ValidationError"):
-                components.pop(name, None)
-            for operation in _operations(schema):
-                for status, response in operation["responses"].items():
-                    if not str(status).isdigit() or int(status) >= 400:
-                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    return openapi
-
-
-def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    methods = ("get", "put", "post", "delete", "patch")
-    return [op for item in schema["paths"].values() for m, op in item.items() if m in methods]

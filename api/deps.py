@@ -25,8 +25,8 @@ from api.passwords import Passwords
 from api.policy import DRIVERS, may_act_as_owner, may_see
 from api.settings import Settings
 from api.tokens import LEEWAY_SECONDS, Claims, Tokens
-from domain.errors import InvalidInputError, JobNotFoundError, UserNotFoundError
-from domain.job import MAX_WORKER_CHARS, Job
+from domain.errors import JobNotFoundError, UserNotFoundError
+from domain.job import MAX_VERSION, MAX_WORKER_CHARS, Job
 from domain.ledger import JobLedger
 from domain.user import Role, User
 from projections.lag import LagProbe
@@ -35,7 +35,14 @@ from projections.readmodel import Commands, ReadModel
 TOKEN_URL = "/api/v1/auth/token"
 #: Verified tokens whose claims are kept (clients send the same token with every request).
 VERIFIED_TOKENS = 4096
-_ENTITY_TAG = re.compile(r'"(\d{1,18})"')
+#: One job's path under ``/api/v1/jobs``: its id, a UUID. Any other segment names no job (404 from
+#: the router), so ``/jobs/claim`` and ``/jobs/commands`` are never read as job ids.
+JOB_PATH = "/{job_id:uuid}"
+#: The entity tags in an ``If-Match`` (RFC 9110): ``W/`` for a weak one, then a quoted text.
+_ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
+#: The longest version an entity tag may name (a version is at most MAX_VERSION).
+MAX_VERSION_DIGITS = len(str(MAX_VERSION))
+_JOB_ID = Path(description="The job's id (a UUID).")
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
@@ -158,9 +165,9 @@ WorkerUser = Annotated[User, Depends(RoleIn(*DRIVERS))]
 AdminUser = Annotated[User, Depends(RoleIn(Role.ADMIN))]
 
 
-async def path_job_id(job_id: Annotated[str, Path(description="The job's id (a UUID).")]) -> UUID:
-    """The job id from the path; a malformed id is an unknown job (404)."""
-    return parse_job_id(job_id)
+async def path_job_id(job_id: Annotated[UUID, _JOB_ID]) -> UUID:
+    """The job id from the path (``JOB_PATH`` routes only UUIDs here)."""
+    return job_id
 
 
 def parse_job_id(job_id: str) -> UUID:
@@ -175,9 +182,7 @@ JobId = Annotated[UUID, Depends(path_job_id)]
 
 
 async def visible_job(
-    request: Request,
-    user: CurrentUser,
-    job_id: Annotated[str, Path(description="The job's id (a UUID).")],
+    request: Request, user: CurrentUser, job_id: Annotated[UUID, _JOB_ID]
 ) -> Job:
     """The job, when the caller may see it; 404 otherwise (never reveal that it exists).
 
@@ -188,12 +193,11 @@ async def visible_job(
     the fresh state.
     """
     ledger: JobLedger = request.app.state.ledger
-    uuid = parse_job_id(job_id)
-    job = ledger.current_job(uuid) if request.method == "GET" else ledger.known_job(uuid)
+    job = ledger.current_job(job_id) if request.method == "GET" else ledger.known_job(job_id)
     if job is None:
-        job = await run_in_threadpool(ledger.get_job, uuid)
+        job = await run_in_threadpool(ledger.get_job, job_id)
     if not may_see(user, job):
-        raise JobNotFoundError(uuid)
+        raise JobNotFoundError(job_id)
     return job
 
 
@@ -215,21 +219,25 @@ async def expected_version(
         str | None,
         Header(
             alias="If-Match",
-            max_length=100,
-            description='Apply only if the job is at this version: the ETag, like "3".',
+            description='Apply only if the job is at this version: its ETag, like "3", or a list '
+            'like "3", "4" (RFC 9110); * is any version. 412 when the job is at a version the '
+            "list does not name: a weak tag (W/) never matches, nor does anything but a quoted "
+            "version.",
         ),
     ] = None,
-) -> int | None:
-    """The version ``If-Match`` names (None without the header, or with ``*``)."""
+) -> frozenset[int] | None:
+    """The versions ``If-Match`` names (None without the header, or with ``*``): those of its
+    strong entity tags that are versions, as RFC 9110's strong comparison matches them."""
     if if_match is None or if_match.strip() == "*":
         return None
-    match = _ENTITY_TAG.fullmatch(if_match.strip())
-    if match is None:
-        raise InvalidInputError("If-Match", 'must be one entity tag like "3" (the ETag), or *')
-    return int(match.group(1))
+    return frozenset(
+        int(tag)
+        for weak, tag in _ENTITY_TAG.findall(if_match)
+        if not weak and tag.isascii() and tag.isdigit() and len(tag) <= MAX_VERSION_DIGITS
+    )
 
 
-ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+ExpectedVersion = Annotated[frozenset[int] | None, Depends(expected_version)]
 
 
 def worker_label(user: User, label: str | None) -> str:

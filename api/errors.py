@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.schemas.base import Problem, ValidationProblem, rfc3339
 from domain.errors import (
@@ -41,12 +42,15 @@ from domain.errors import (
     LedgerUnavailableError,
     LoginThrottledError,
     NotDueError,
+    PageNotFoundError,
     UserConflictError,
     UserNotFoundError,
     VersionMismatchError,
 )
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: The methods a 405's ``Allow`` may name (those this API's routes answer).
+ALLOW_CANDIDATES = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 TYPE_PREFIX = "urn:jobledger:problem:"
 UNAVAILABLE_RETRY_AFTER_SECONDS = 1
 #: How a hint about the whole body begins (it is not prefixed with a location in ``detail``).
@@ -79,12 +83,13 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     PermissionDeniedError: (403, "forbidden", "Forbidden"),
     JobNotFoundError: (404, "not-found", "Not found"),
     UserNotFoundError: (404, "not-found", "Not found"),
+    PageNotFoundError: (404, "not-found", "Not found"),
     JobConflictError: (409, "job-conflict", "Not allowed in the job's current state"),
     LeaseLostError: (409, "lease-lost", "The attempt no longer holds the job"),
     UserConflictError: (409, "user-conflict", "Conflicts with the existing users"),
+    IdempotencyKeyReusedError: (409, "idempotency-key-reused", "Idempotency key reused"),
     VersionMismatchError: (412, "version-mismatch", "The job is at another version"),
     ContentTooLargeError: (413, "content-too-large", "Content too large"),
-    IdempotencyKeyReusedError: (422, "idempotency-key-reused", "Idempotency key reused"),
     InvalidInputError: (422, "invalid-input", "Invalid input"),
     LoginThrottledError: (429, "login-throttled", "Too many failed logins"),
     LedgerUnavailableError: (503, "unavailable", "Service unavailable"),
@@ -269,7 +274,21 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     phrase = HTTPStatus(error.status_code).phrase
     detail = error.detail if isinstance(error.detail, str) and error.detail else phrase
     problem = Problem(type="about:blank", title=phrase, status=error.status_code, detail=detail)
-    return problem_response(problem, dict(error.headers or {}))
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(problem, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers (RFC 9110 wants them all in ``Allow``; the
+    framework names only those of the first route whose path matched)."""
+
+    def answers(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+    return ", ".join(filter(answers, ALLOW_CANDIDATES))
 
 
 def _unparsable_body() -> JSONResponse:

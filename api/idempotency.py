@@ -4,7 +4,7 @@ The ``IdempotencyKey`` dependency reads the header and fingerprints the request 
 and body, SHA-256); :func:`keyed` hands the ledger an ``Idempotency`` that stores the answer the
 route gives (status, headers and body) in the command's own transaction (``domain.receipts``).
 A repeat with the same key and fingerprint is answered from the receipt, with
-``Idempotent-Replayed: true``, and records nothing; the same key on another request is 422.
+``Idempotent-Replayed: true``, and records nothing; the same key on another request is 409.
 Only answers of commands that succeeded are stored: a refused command raises before any save.
 """
 
@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Header, Request, Response
 
+from api.schemas.base import NOT_BLANK
 from domain.ledger import CommandResult
 from domain.receipts import MAX_IDEMPOTENCY_KEY_CHARS, Idempotency
 from projections.readmodel import Commands
@@ -51,9 +52,10 @@ async def request_key(
             alias="Idempotency-Key",
             min_length=1,
             max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+            pattern=NOT_BLANK,
             description="Makes the command safe to send again: a repeat with the same key and "
             "the same request gets the first answer and records nothing (kept at least 24 h); "
-            "the same key with another request is 422.",
+            "the same key with another request is 409.",
         ),
     ] = None,
 ) -> RequestKey | None:

@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id on every request (and every 500), and the request body limit."""
+"""ASGI middleware: a request id on every request (and every 500), the request body limit, and
+CORS for the browser origins the settings allow (Starlette's own middleware; off by default)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import logging
 import re
 import uuid
 
+from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ContentTooLargeError, problem_for, problem_response
@@ -16,6 +19,18 @@ logger = logging.getLogger("api")
 
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_HEADER = "X-Request-ID"
+#: What a page from an allowed origin may send, and read (beyond what CORS always lets through).
+CORS_METHODS = ("GET", "POST", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = (
+    "Authorization", "Content-Type", "If-Match", "Idempotency-Key", "Last-Event-ID",
+    REQUEST_ID_HEADER,
+)  # fmt: skip
+CORS_RESPONSE_HEADERS = (
+    "ETag", "Location", "Retry-After", "WWW-Authenticate", "Idempotent-Replayed",
+    REQUEST_ID_HEADER,
+)  # fmt: skip
+#: How long a browser may keep a preflight's answer, in seconds.
+CORS_MAX_AGE_SECONDS = 600
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -111,3 +126,19 @@ class BodyLimitMiddleware:
             f"The request body must be at most {self.max_bytes} bytes."
         )
         await problem_for(error)(scope, receive, send)
+
+
+def add_cors(app: FastAPI, origins: tuple[str, ...]) -> None:
+    """Lets pages from ``origins`` (``*``: any) call the API from a browser; none: CORS stays
+    off, and browsers keep other origins' pages out. Bearer tokens, not cookies: no credentials.
+    Add it last, so that it wraps every answer, the 413s and 500s of the middleware inside it."""
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_methods=list(CORS_METHODS),
+        allow_headers=list(CORS_REQUEST_HEADERS),
+        expose_headers=list(CORS_RESPONSE_HEADERS),
+        max_age=CORS_MAX_AGE_SECONDS,
+    )

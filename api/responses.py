@@ -7,6 +7,9 @@ the OpenAPI document shows the same schema.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import orjson
 from fastapi import Response
 from pydantic import BaseModel
@@ -16,6 +19,17 @@ from domain.job import Job
 from projections.query import JobPage
 
 JSON_MEDIA_TYPE = "application/json"
+
+
+def json_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
+    """A value made of JSON types, as JSON: by orjson, or by the standard library when it holds
+    an integer beyond 64 bits (JSON allows any integer; orjson refuses those, and would read
+    them back as floats)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except TypeError:
+        text = json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
 
 
 def model_response(

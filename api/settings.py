@@ -8,6 +8,7 @@ Every setting has a safe default. The JWT secret comes from ``JOBLEDGER_JWT_SECR
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -22,6 +23,8 @@ SECRET_FILE_NAME = "jwt-secret"
 MAX_PAGE_SIZE = 100
 MIN_TOKEN_TTL_SECONDS = 60
 MAX_TOKEN_TTL_SECONDS = 30 * 24 * 3600
+#: An origin as browsers send it in ``Origin``: scheme, host and port, no path.
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
 class SettingsError(ValueError):
@@ -45,6 +48,8 @@ class Settings:
     public_progress: bool = True
     #: Longest wait, in seconds, for the read model to show a command's change.
     read_your_writes_timeout: float = 5.0
+    #: Origins whose browser pages may call the API (CORS); none by default, ``*`` for any.
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.jwt_secret) < MIN_SECRET_BYTES:
@@ -76,6 +81,7 @@ class Settings:
             port=_int(env, "JOBLEDGER_PORT", 8000),
             max_page_size=_int(env, "JOBLEDGER_MAX_PAGE_SIZE", MAX_PAGE_SIZE),
             public_progress=_bool(env, "JOBLEDGER_PUBLIC_PROGRESS", True),
+            cors_origins=_origins(env, "JOBLEDGER_CORS_ORIGINS"),
         )
 
 
@@ -137,6 +143,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name} must be true or false, got {value!r}.")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"{name} must list origins like https://app.example.com or "
+                f"http://localhost:5173 (scheme, host and port; no path), or *; got {origin!r}."
+            )
+    return origins
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

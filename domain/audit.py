@@ -156,19 +156,27 @@ class JobAudit(Application[UUID]):
     def job_as_of(
         self, job_id: UUID, *, version: int | None = None, at: datetime | None = None
     ) -> Job:
-        """Returns the job as it was at ``version``, or after every event at or before ``at``."""
-        if (version is None) == (at is None):
-            raise InvalidInputError("asOf", "give exactly one of a version or an instant")
+        """Returns the job as it was at ``version``, or after every event at or before ``at``;
+        with both, the earlier of those two states. A version the job has not reached (yet) is
+        not found, like an instant before the job existed."""
+        if version is None and at is None:
+            raise InvalidInputError("asOf", "give a version, an instant, or both")
+        current = None
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise InvalidInputError("asOfVersion", "must be an integer >= 1")
+            current = self.get_job(job_id)
+            if version > current.version:
+                raise JobNotFoundError(
+                    job_id,
+                    f"Job {job_id} has no version {version}: its current version is "
+                    f"{current.version}.",
+                )
         if at is not None:
-            return self._job_at(job_id, at)
-        assert version is not None
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise InvalidInputError("asOfVersion", "must be an integer >= 1")
-        current = self.get_job(job_id)
-        if version > current.version:
-            raise InvalidInputError(
-                "asOfVersion", f"must be at most the job's current version {current.version}"
-            )
+            past = self._job_at(job_id, at)
+            if version is None or past.version <= version:
+                return past
+        assert version is not None and current is not None
         if version == current.version:
             return current
         with store_errors():

@@ -5,8 +5,9 @@ can translate the whole family in one place::
 
     JobLedgerError
     ├── JobNotFoundError              the job does not exist (or not at that version or time)
+    ├── PageNotFoundError             a list cursor names no page of the query it came with
     ├── InvalidInputError             a value is malformed or out of bounds, whatever the state
-    │   └── IdempotencyKeyReusedError an idempotency key came back with a different payload
+    ├── IdempotencyKeyReusedError     an idempotency key came back with a different payload
     ├── JobConflictError              the command conflicts with the job's current state
     │   ├── InvalidTransitionError    the command is not allowed from the job's status
     │   ├── ProgressConflictError     progress would go down or beyond the total
@@ -26,6 +27,7 @@ can translate the whole family in one place::
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from uuid import UUID
 
@@ -42,6 +44,10 @@ class JobNotFoundError(JobLedgerError):
         super().__init__(detail or f"Job {job_id} not found.")
 
 
+class PageNotFoundError(JobLedgerError):
+    """Raised when a list cursor names no page: this server did not issue it for that query."""
+
+
 class InvalidInputError(JobLedgerError, ValueError):
     """Raised when a command's argument is malformed or out of bounds."""
 
@@ -51,22 +57,21 @@ class InvalidInputError(JobLedgerError, ValueError):
         super().__init__(f"{field}: {detail}")
 
 
-class IdempotencyKeyReusedError(InvalidInputError):
-    """Raised when an idempotency key is reused with a different payload."""
+class IdempotencyKeyReusedError(JobLedgerError):
+    """Raised when an idempotency key is reused with a different payload: the key is taken, a
+    conflict with what the ledger recorded, not a malformed value."""
 
     def __init__(self, job_id: UUID | None = None) -> None:
         self.job_id = job_id
         if job_id is None:
             super().__init__(
-                "Idempotency-Key",
-                "this key already answered another request (method, path or body differ); "
-                "use a new key for a new command",
+                "Idempotency-Key: this key already answered another request (method, path or "
+                "body differ); use a new key for a new command"
             )
             return
         super().__init__(
-            "idempotencyKey",
-            f"this key already created job {job_id} with a different payload; "
-            "use a new key for a new job",
+            f"Idempotency-Key: this key already created job {job_id} with a different payload; "
+            "use a new key for a new job"
         )
 
 
@@ -126,11 +131,18 @@ class LeaseRenewedError(JobConflictError):
 class VersionMismatchError(JobLedgerError):
     """Raised when a conditional command expected another version of the job."""
 
-    def __init__(self, job_id: UUID, expected: int, actual: int) -> None:
+    def __init__(self, job_id: UUID, expected: int | Collection[int], actual: int) -> None:
         self.job_id = job_id
         self.expected = expected
         self.actual = actual
-        super().__init__(f"Job {job_id} is at version {actual}, not {expected}.")
+        versions = [expected] if isinstance(expected, int) else sorted(expected)
+        if len(versions) == 1:
+            named = f"not {versions[0]}"
+        elif versions:
+            named = "not any of " + ", ".join(map(str, versions))
+        else:
+            named = "which the condition does not name"
+        super().__init__(f"Job {job_id} is at version {actual}, {named}.")
 
 
 class LedgerUnavailableError(JobLedgerError):

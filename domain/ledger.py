@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -61,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_NAMESPACE = UUID("6f0d52a4-5b1e-4d38-9d57-0a8f6c2d7e11")
 MAX_IDEMPOTENCY_KEY_CHARS = 200
+#: The version a conditional command expects the job at: one, or any of several (none of an
+#: empty collection); None for an unconditional command.
+ExpectedVersion = int | Collection[int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         actor: str,
         worker: str | None = None,
         lease_seconds: float | None = None,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Starts the next attempt of a due job (a claim of that job); with ``lease_seconds``
@@ -216,7 +219,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         actor: str,
         attempt: int | None = None,
         lease_seconds: float | None = None,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Records how far a processing job has got (and extends its lease)."""
@@ -239,7 +242,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         *,
         actor: str,
         attempt: int | None = None,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Records an error met while running a job."""
@@ -257,7 +260,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         *,
         actor: str,
         attempt: int | None = None,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Marks a processing job as completed."""
@@ -277,7 +280,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         attempt: int | None = None,
         retry: bool = True,
         retry_in_seconds: float | None = None,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Fails the running attempt (retried while attempts are left and ``retry`` holds), or
@@ -300,7 +303,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         actor: str,
         attempt: int | None = None,
         ask_running: bool = True,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Cancels a job that is not running, or asks a running one to stop (``ask_running``);
@@ -319,7 +322,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         max_attempts: int | None = None,
         *,
         actor: str,
-        expected_version: int | None = None,
+        expected_version: ExpectedVersion = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Sends a failed or cancelled job back to pending for more attempts."""
@@ -404,7 +407,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
     def _execute(
         self,
         job_id: UUID,
-        expected_version: int | None,
+        expected_version: ExpectedVersion,
         command: Callable[[Job], None],
         *,
         trust_cache: bool = True,
@@ -420,7 +423,7 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         def attempt(job: Job) -> CommandResult:
             if idempotency is not None and (replay := self._replay(idempotency, job)):
                 return replay
-            if expected_version is not None and job.version != expected_version:
+            if expected_version is not None and not _is_expected(job.version, expected_version):
                 raise VersionMismatchError(job_id, expected_version, job.version)
             command(job)
             receipt = None if idempotency is None else idempotency.receipt(job)
@@ -589,6 +592,10 @@ def _env_seconds(value: str | None, default: float) -> float:
     if not parsed > 0:
         raise InvalidInputError("retry backoff setting", f"must be above 0, got {value!r}")
     return parsed
+
+
+def _is_expected(version: int, expected: int | Collection[int]) -> bool:
+    return version == expected if isinstance(expected, int) else version in expected
 
 
 def _idempotent_id(actor: str, key: str) -> UUID:

@@ -1,12 +1,14 @@
 """List queries on the ``job_summary`` view: filters, sort, pages, and the signed keyset cursor.
 
 A :class:`JobQuery` checks itself when built and raises ``InvalidInputError`` (HTTP 422) for bad
-input: ``limit`` outside 1-100, a negative ``offset``, an unknown status or sort, a naive time, an
-offset together with a cursor. A cursor is ``base64url(payload) "." base64url(hmac)``: the payload
-holds the sort, the last row's ``(created_at, id)`` key and a fingerprint of the filters; the HMAC
-(SHA-256, the view's secret key) makes any change to it detectable. Pages by cursor continue
-strictly after that key in the sort order, so rows inserted meanwhile cause no duplicates and no
-skips.
+input: ``limit`` outside 1-100, a negative ``offset``, an unknown status or sort, a naive time, a
+cursor that is not of the shape ``CURSOR_PATTERN`` says. A cursor is ``base64url(payload) "."
+base64url(hmac)``: the payload holds the last row's ``(created_at, id)`` key and a fingerprint of
+the filters and sort; the HMAC (SHA-256, the view's secret key) makes any change to it detectable.
+One of that shape that this view did not issue, or issued for another query, names no page
+(``PageNotFoundError``, HTTP 404). Pages by cursor continue strictly after that key in the sort
+order, so rows inserted meanwhile cause no duplicates and no skips; an offset with a cursor skips
+that many rows after it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from domain.errors import InvalidInputError
+from domain.errors import InvalidInputError, PageNotFoundError
 from domain.job import MAX_ACTOR_CHARS, MAX_TYPE_CHARS, JobStatus
 from projections.summary import JobSummary
 
@@ -30,6 +33,9 @@ MIN_LIMIT = 1
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 MAX_CURSOR_CHARS = 512
+#: The shape of a cursor: two base64url texts (without padding) joined by a dot.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 MAX_OFFSET = 10_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAC_BYTES = 16
@@ -82,13 +88,12 @@ class JobQuery:
         _time("createdBefore", self.created_before)
         _integer("limit", self.limit, MIN_LIMIT, MAX_LIMIT)
         _integer("offset", self.offset, 0, MAX_OFFSET)
-        if self.cursor is not None:
-            if not isinstance(self.cursor, str) or not 0 < len(self.cursor) <= MAX_CURSOR_CHARS:
-                raise InvalidInputError("cursor", "is malformed")
-            if self.offset:
-                raise InvalidInputError(
-                    "cursor", "cannot be combined with an offset greater than 0"
-                )
+        if self.cursor is not None and (
+            not isinstance(self.cursor, str)
+            or len(self.cursor) > MAX_CURSOR_CHARS
+            or not _CURSOR.fullmatch(self.cursor)
+        ):
+            raise InvalidInputError("cursor", "is malformed: give a nextCursor as it was sent")
 
     def fingerprint(self) -> str:
         """Identifies the filters and the sort: a cursor only continues the query it came from."""
@@ -149,11 +154,14 @@ class CursorCodec:
         except (ValueError, binascii.Error):
             valid = False
         if not valid:
-            raise InvalidInputError("cursor", "is malformed or has been tampered with")
+            raise PageNotFoundError(
+                "The cursor names no page: it was changed, or not issued by this server."
+            )
         fields_ = json.loads(payload)
         if fields_["f"] != query.fingerprint():
-            raise InvalidInputError(
-                "cursor", "belongs to another query: repeat the same filters and sort with it"
+            raise PageNotFoundError(
+                "The cursor names no page of this query: it continues another one; repeat that "
+                "query's filters and sort with it."
             )
         return Keyset(EPOCH + timedelta(microseconds=fields_["t"]), UUID(hex=fields_["i"]))
 

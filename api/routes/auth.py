@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Request
 
 from api.deps import AddressThrottleDep, CurrentUser, LedgerDep, PasswordsDep, TokensDep
 from api.errors import problem_responses
 from api.login import change_own_password, client_address, log_in
 from api.routing import CheckedRoute
-from api.schemas.users import PasswordChange, Setup, SetupOut, TokenOut, UserOut
+from api.schemas.users import LoginForm, PasswordChange, Setup, SetupOut, TokenOut, UserOut
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=CheckedRoute)
 
@@ -29,7 +28,7 @@ def set_up(body: Setup, ledger: LedgerDep, passwords: PasswordsDep, tokens: Toke
 @router.post("/token", response_model=TokenOut, responses=problem_responses(401, 413, 422, 429))
 def issue_token(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[LoginForm, Form()],
     ledger: LedgerDep,
     passwords: PasswordsDep,
     tokens: TokensDep,

@@ -15,6 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.deps import (
+    JOB_PATH,
     AnyUser,
     CommandsDep,
     ExpectedVersion,
@@ -53,7 +54,7 @@ HEARTBEAT_ERRORS = problem_responses(401, 403, 404, 409, 413, 422, 503)
 WorkerBody = ProgressUpdate | ErrorReport | HeartbeatRequest | Completion | Failure
 
 
-@router.delete("/{job_id}", response_model=JobOut, responses=OWNER_ERRORS)
+@router.delete(JOB_PATH, response_model=JobOut, responses=OWNER_ERRORS)
 async def delete_job(
     user: AnyUser,
     job: OwnedJob,
@@ -72,7 +73,7 @@ async def delete_job(
     )  # fmt: skip
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, responses=OWNER_ERRORS)
+@router.post(f"{JOB_PATH}/cancel", response_model=JobOut, responses=OWNER_ERRORS)
 async def cancel_job(
     user: AnyUser,
     job: VisibleJob,
@@ -99,7 +100,7 @@ async def cancel_job(
     )  # fmt: skip
 
 
-@router.post("/{job_id}/retry", response_model=JobOut, responses=OWNER_ERRORS)
+@router.post(f"{JOB_PATH}/retry", response_model=JobOut, responses=OWNER_ERRORS)
 async def retry_job(
     user: AnyUser,
     job: OwnedJob,
@@ -117,7 +118,7 @@ async def retry_job(
     )  # fmt: skip
 
 
-@router.post("/{job_id}/start", response_model=JobOut, responses=WORKER_ERRORS)
+@router.post(f"{JOB_PATH}/start", response_model=JobOut, responses=WORKER_ERRORS)
 async def start_job(
     user: WorkerUser,
     job: VisibleJob,
@@ -139,7 +140,7 @@ async def start_job(
     )  # fmt: skip
 
 
-@router.post("/{job_id}/heartbeat", response_model=HeartbeatOut, responses=HEARTBEAT_ERRORS)
+@router.post(f"{JOB_PATH}/heartbeat", response_model=HeartbeatOut, responses=HEARTBEAT_ERRORS)
 async def heartbeat(
     body: HeartbeatRequest,
     user: WorkerUser,
@@ -153,7 +154,7 @@ async def heartbeat(
     return await keyed(commands, key, str(user.id), _heartbeat_response, command)
 
 
-@router.post("/{job_id}/progress", response_model=JobOut, responses=WORKER_ERRORS)
+@router.post(f"{JOB_PATH}/progress", response_model=JobOut, responses=WORKER_ERRORS)
 async def report_progress(
     body: ProgressUpdate,
     user: WorkerUser,
@@ -168,7 +169,7 @@ async def report_progress(
     return await keyed(commands, key, str(user.id), job_response, command)
 
 
-@router.post("/{job_id}/errors", response_model=JobOut, responses=WORKER_ERRORS)
+@router.post(f"{JOB_PATH}/errors", response_model=JobOut, responses=WORKER_ERRORS)
 async def log_error(
     body: ErrorReport,
     user: WorkerUser,
@@ -183,7 +184,7 @@ async def log_error(
     return await keyed(commands, key, str(user.id), job_response, command)
 
 
-@router.post("/{job_id}/complete", response_model=JobOut, responses=WORKER_ERRORS)
+@router.post(f"{JOB_PATH}/complete", response_model=JobOut, responses=WORKER_ERRORS)
 async def complete_job(
     user: WorkerUser,
     job: VisibleJob,
@@ -198,7 +199,7 @@ async def complete_job(
     return await keyed(commands, key, str(user.id), job_response, command)
 
 
-@router.post("/{job_id}/fail", response_model=JobOut, responses=WORKER_ERRORS)
+@router.post(f"{JOB_PATH}/fail", response_model=JobOut, responses=WORKER_ERRORS)
 async def fail_job(
     body: Failure,
     user: WorkerUser,
@@ -223,7 +224,7 @@ def worker_command(
     job_id: UUID,
     actor: str,
     body: WorkerBody,
-    expected_version: int | None = None,
+    expected_version: frozenset[int] | None = None,
 ) -> partial[CommandResult]:
     """The ledger call a worker's command body stands for, on its own route or in a batch."""
     match body:

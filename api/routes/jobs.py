@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
+    JOB_PATH,
     AnyUser,
     CommandsDep,
     CurrentUser,
@@ -24,6 +23,7 @@ from api.errors import problem_responses
 from api.policy import DEFAULT_PAGE_SIZE, PageLimit, list_query, may_see
 from api.responses import job_list_response, job_response, model_response
 from api.routing import CheckedRoute
+from api.schemas.base import NOT_BLANK, UtcInstant
 from api.schemas.history import (
     DEFAULT_HISTORY_PAGE,
     ActorEmails,
@@ -34,11 +34,11 @@ from api.schemas.history import (
     next_from_version,
 )
 from api.schemas.jobs import JobCreate, JobList, JobOut, ProgressOut
-from domain.errors import InvalidInputError, JobNotFoundError
+from domain.errors import JobNotFoundError
 from domain.job import MAX_ACTOR_CHARS, MAX_TYPE_CHARS, MAX_VERSION, Job, JobStatus
 from domain.ledger import MAX_IDEMPOTENCY_KEY_CHARS, JobLedger
 from domain.user import User
-from projections.query import MAX_CURSOR_CHARS, MAX_OFFSET, JobPage, SortOrder
+from projections.query import CURSOR_PATTERN, MAX_CURSOR_CHARS, MAX_OFFSET, JobPage, SortOrder
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=CheckedRoute)
 
@@ -49,7 +49,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=CheckedRout
     response_model=JobOut,
     responses={
         200: {"model": JobOut, "description": "A retry with the same Idempotency-Key and body"},
-        **problem_responses(401, 413, 422, 503),
+        **problem_responses(401, 409, 413, 422, 503),
     },
 )
 async def create_job(
@@ -59,10 +59,16 @@ async def create_job(
     commands: CommandsDep,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS),
+        Header(
+            alias="Idempotency-Key", min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+            pattern=NOT_BLANK,
+            description="Makes the create safe to send again: a repeat with the same key and body "
+            "gets the job it created (200); the same key with another body is 409.",
+        ),
     ] = None,
 ) -> Response:
-    """Creates a pending job owned by the caller; an ``Idempotency-Key`` makes retries safe."""
+    """Creates a pending job owned by the caller; an ``Idempotency-Key`` makes retries safe (409
+    when the key already created a job from another body)."""
     result = await commands.run(
         ledger.create_job, job_type=body.job_type, data=body.data, total_items=body.total_items,
         actor=str(user.id), idempotency_key=idempotency_key, priority=body.priority,
@@ -74,7 +80,7 @@ async def create_job(
     return job_response(result.job, status_code=200 if result.replayed else 201, headers=headers)
 
 
-@router.get("", response_model=JobList, responses=problem_responses(401, 422, 503))
+@router.get("", response_model=JobList, responses=problem_responses(401, 404, 422, 503))
 async def list_jobs(
     user: AnyUser,
     read_model: ReadModelDep,
@@ -89,7 +95,15 @@ async def list_jobs(
     sort: SortOrder = SortOrder.NEWEST_FIRST,
     limit: PageLimit = DEFAULT_PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_CHARS)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR_CHARS, pattern=CURSOR_PATTERN,
+            description="A page's nextCursor: the page after it, with the same filters and sort "
+            "(an offset skips that many more); 404 for a cursor this server did not issue for "
+            "them.",
+        ),
+    ] = None,
 ) -> Response:
     """Lists jobs, newest first by default; members see only their own."""
     query = list_query(
@@ -101,42 +115,32 @@ async def list_jobs(
     return job_list_response(await read_model.page(query))
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=problem_responses(401, 404, 422, 503))
+@router.get(JOB_PATH, response_model=JobOut, responses=problem_responses(401, 404, 422, 503))
 async def get_job(
     job: VisibleJob,
     ledger: LedgerDep,
     as_of_version: Annotated[
         int | None,
         Query(
-            alias="asOfVersion", ge=1, le=MAX_VERSION, description="The state after this version."
+            alias="asOfVersion", ge=1, le=MAX_VERSION,
+            description="The state after this version; 404 when the job has no such version yet.",
         ),
     ] = None,
     as_of: Annotated[
-        AwareDatetime | None,
+        UtcInstant | None,
         Query(alias="asOf", description="The state after every event at or before this time "
-              "(ISO 8601 with a time zone); 404 before the job existed."),
+              "(RFC 3339 with a time zone); 404 before the job existed."),
     ] = None,
 ) -> Response:
-    """Returns the job (``ETag``: its version), or its past state with ``asOfVersion``/``asOf``."""
+    """Returns the job (``ETag``: its version), or its past state with ``asOfVersion`` or
+    ``asOf``; with both, the earlier of the two states."""
     if as_of_version is not None or as_of is not None:
-        job = await run_in_threadpool(
-            ledger.job_as_of, job.id, version=as_of_version, at=_utc(as_of)
-        )
+        job = await run_in_threadpool(ledger.job_as_of, job.id, version=as_of_version, at=as_of)
     return job_response(job)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """The instant in UTC; 422 for one that UTC cannot represent (past year 1 or 9999)."""
-    if moment is None:
-        return None
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise InvalidInputError("asOf", "must be a time between years 1 and 9999 in UTC") from None
-
-
 @router.get(
-    "/{job_id}/progress", response_model=ProgressOut, responses=problem_responses(401, 404, 503)
+    f"{JOB_PATH}/progress", response_model=ProgressOut, responses=problem_responses(401, 404, 503)
 )
 async def get_progress(caller: ProgressReader, job_id: JobId, ledger: LedgerDep) -> Response:
     """Returns how far the job has got (public unless JOBLEDGER_PUBLIC_PROGRESS=false)."""
@@ -147,7 +151,7 @@ async def get_progress(caller: ProgressReader, job_id: JobId, ledger: LedgerDep)
 
 
 @router.get(
-    "/{job_id}/history", response_model=History, responses=problem_responses(401, 404, 422, 503)
+    f"{JOB_PATH}/history", response_model=History, responses=problem_responses(401, 404, 422, 503)
 )
 async def get_history(
     job: VisibleJob,

@@ -7,20 +7,20 @@ model shows what they did, like every command.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from api.deps import CommandsDep, LedgerDep, WorkerUser, parse_job_id, worker_label
 from api.errors import invalid_input, problem_of, problem_responses
 from api.idempotency import IdempotencyKey, replayed
-from api.responses import JSON_MEDIA_TYPE, model_response
+from api.responses import JSON_MEDIA_TYPE, json_bytes, model_response
 from api.routes.commands import worker_command
 from api.routing import CheckedRoute
 from api.schemas.base import Problem, ValidationProblem
@@ -45,9 +45,11 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/jobs", tags=["workers"], route_class=CheckedRoute)
 
 ERRORS = problem_responses(401, 403, 413, 422, 503)
+#: A claim's errors: also 409, for an Idempotency-Key that answered another request.
+CLAIM_ERRORS = problem_responses(401, 403, 409, 413, 422, 503)
 
 
-@router.post("/claim", response_model=ClaimOut, responses=ERRORS)
+@router.post("/claim", response_model=ClaimOut, responses=CLAIM_ERRORS)
 async def claim_jobs(
     user: WorkerUser,
     commands: CommandsDep,
@@ -87,8 +89,7 @@ async def run_commands(
     results = await anyio.to_thread.run_sync(
         _run_batch, ledger, commands, str(user.id), body.commands
     )
-    payload = {"results": results}
-    return Response(orjson.dumps(payload), media_type=JSON_MEDIA_TYPE)
+    return Response(json_bytes({"results": results}), media_type=JSON_MEDIA_TYPE)
 
 
 def _settled(commands: Commands, claim: partial[ClaimResult]) -> ClaimResult:
@@ -127,7 +128,7 @@ def _run_one(ledger: JobLedger, actor: str, index: int, item: Any) -> tuple[dict
         problem = problem_of(error)
         return BatchResult(job_id=job_id, status=problem.status, problem=problem).body(), 0
     if done.answer is not None:
-        replay: dict[str, Any] = orjson.loads(done.answer[1])
+        replay: dict[str, Any] = json.loads(done.answer[1])
         return replay, done.position
     return _item_result(job_id, done.job), done.position
 
@@ -141,12 +142,12 @@ def _item_key(actor: str, key: str | None, item: dict[str, Any]) -> Idempotency 
     if key is None:
         return None
     fingerprint = hashlib.sha256(
-        b"POST /api/v1/jobs/commands\n" + orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+        b"POST /api/v1/jobs/commands\n" + json_bytes(item, sort_keys=True)
     ).hexdigest()
     job_id = item.get("jobId")
 
     def answer(job: Job) -> tuple[int, str]:
-        return 200, orjson.dumps(_item_result(job_id, job)).decode()
+        return 200, json_bytes(_item_result(job_id, job)).decode()
 
     return Idempotency(actor, key, fingerprint, answer)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -30,23 +30,66 @@ Timestamp = Annotated[
 ]
 
 
-def in_utc(moment: datetime) -> datetime:
-    """The instant in UTC; a ValueError (422) for one UTC cannot hold (past years 1 or 9999)."""
+#: The characters ``str.strip`` removes (Python's whitespace), spelt out, because the regex
+#: engines that read a pattern (the document's readers, pydantic's, Python's) disagree on ``\s``.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: Some character other than whitespace (a pattern, so the document says it too).
+NOT_BLANK = f"[^{WHITESPACE}]"
+#: A text the ledger keeps (``domain.inputs.text``): not only whitespace, and no NUL anywhere.
+TEXT = f"^[^\\x00]*[^\\x00{WHITESPACE}][^\\x00]*$"
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def utc_instant(value: Any) -> datetime:
+    """An RFC 3339 time with its offset (a string, nothing else) as the instant in UTC.
+
+    An instant beyond what a UTC time holds here (before year 1 or after 9999 once in UTC, as
+    ``9999-12-31T23:30:00-01:00``) is held at the nearest one that it holds: later or earlier
+    than every time the ledger records, it answers the same.
+    """
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 time with a time zone, like 2026-03-01T14:02:07Z")
+    moment = datetime.fromisoformat(value.upper())
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise ValueError("must be a time between years 1 and 9999 in UTC") from None
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 #: A time a client sends: RFC 3339 with a time zone (``Z`` or ``+02:00``), kept in UTC.
-UtcInstant = Annotated[AwareDatetime, AfterValidator(in_utc)]
+UtcInstant = Annotated[
+    datetime,
+    BeforeValidator(utc_instant),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: Marks an ``int`` as JSON Schema's integer: ``3``, or ``3.0`` (a number without a fraction),
+#: never ``"3"`` or ``true`` (request models are strict). Put it after the field's constraints:
+#: ``Annotated[int, Field(ge=1), WHOLE_NUMBER]`` (before them, the document loses them).
+WHOLE_NUMBER = BeforeValidator(_whole)
 
 
 class RequestModel(BaseModel):
-    """A request body: camelCase names only, unknown fields rejected."""
+    """A request body: camelCase names only, unknown fields rejected, and JSON's own types only
+    (strict: no number from a string, no boolean from 0 or 1; ``Integer`` for integers)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, validate_by_alias=True, validate_by_name=False, extra="forbid"
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        extra="forbid",
+        strict=True,
     )
 
 

@@ -11,7 +11,15 @@ from uuid import UUID
 
 from pydantic import Field
 
-from api.schemas.base import RequestModel, ResponseModel, Timestamp, UtcInstant, rfc3339
+from api.schemas.base import (
+    TEXT,
+    WHOLE_NUMBER,
+    RequestModel,
+    ResponseModel,
+    Timestamp,
+    UtcInstant,
+    rfc3339,
+)
 from domain.job import (
     MAX_ITEM_CHARS,
     MAX_ITEMS,
@@ -45,8 +53,11 @@ _BOUNDED_LEASE: dict[str, Any] = {
 }  # fmt: skip
 
 #: The ``attempt`` a worker's command names: the fencing token.
-Attempt = Annotated[int, Field(ge=1, le=MAX_ITEMS, description=_ATTEMPT)]
-OptionalAttempt = Annotated[int | None, Field(ge=1, le=MAX_ITEMS, description=_ATTEMPT)]
+_AttemptNumber = Annotated[int, Field(ge=1, le=MAX_ITEMS), WHOLE_NUMBER]
+Attempt = Annotated[_AttemptNumber, Field(description=_ATTEMPT)]
+OptionalAttempt = Annotated[_AttemptNumber | None, Field(description=_ATTEMPT)]
+#: A number of items a job has (its total).
+ItemCount = Annotated[int, Field(ge=1, le=MAX_ITEMS), WHOLE_NUMBER]
 #: The lease a claim, start, heartbeat or progress grants, in seconds.
 LeaseSeconds = Annotated[float, Field(**_BOUNDED_LEASE, description=_LEASE)]
 OptionalLeaseSeconds = Annotated[float | None, Field(**_BOUNDED_LEASE, description=_LEASE)]
@@ -55,13 +66,16 @@ OptionalWorker = Annotated[
     str | None,
     Field(
         min_length=1,
+        pattern=TEXT,
         max_length=MAX_WORKER_CHARS,
         description=f"A label for the worker (at most {MAX_WORKER_CHARS} characters); "
         "default: the caller's email.",
     ),
 ]
 #: A count of attempts, as a job's creator or a retry grants them.
-OptionalMaxAttempts = Annotated[int | None, Field(ge=MIN_MAX_ATTEMPTS, le=MAX_MAX_ATTEMPTS)]
+OptionalMaxAttempts = (
+    Annotated[int, Field(ge=MIN_MAX_ATTEMPTS, le=MAX_MAX_ATTEMPTS), WHOLE_NUMBER] | None
+)
 
 
 class JobCreate(RequestModel):
@@ -70,14 +84,15 @@ class JobCreate(RequestModel):
     job_type: str = Field(
         alias="type",
         min_length=1,
+        pattern=TEXT,
         max_length=MAX_TYPE_CHARS,
         description="The kind of job (1-100 characters), which workers claim by.",
     )
     data: Any = Field(default=None, description="Any JSON value, at most 32 KiB.")
-    total_items: int | None = Field(
-        default=None, ge=1, le=MAX_ITEMS, description="How many items the job has, if known."
+    total_items: ItemCount | None = Field(
+        default=None, description="How many items the job has, if known."
     )
-    priority: int = Field(
+    priority: Annotated[int, WHOLE_NUMBER] = Field(
         default=0,
         ge=MIN_PRIORITY,
         le=MAX_PRIORITY,
@@ -86,7 +101,8 @@ class JobCreate(RequestModel):
     run_at: UtcInstant | None = Field(
         default=None,
         description="Not claimable before this time (RFC 3339 with a time zone); default: now. "
-        "A past time orders the job earlier among equal priorities.",
+        "A past time orders the job earlier among equal priorities; one beyond what UTC holds "
+        "(years 1-9999) is kept as the nearest instant it holds.",
     )
     max_attempts: OptionalMaxAttempts = Field(
         default=None,
@@ -109,11 +125,11 @@ class StartRequest(RequestModel):
 class ProgressUpdate(RequestModel):
     """How many items are done, and optionally a new total; it also extends the lease."""
 
-    processed_items: int = Field(
+    processed_items: Annotated[int, WHOLE_NUMBER] = Field(
         ge=0, le=MAX_ITEMS, description="Items done so far; never less than last reported."
     )
-    total_items: int | None = Field(
-        default=None, ge=1, le=MAX_ITEMS, description="A new total (at least processedItems)."
+    total_items: ItemCount | None = Field(
+        default=None, description="A new total (at least processedItems)."
     )
     attempt: OptionalAttempt = None
     lease_seconds: OptionalLeaseSeconds = Field(
@@ -128,12 +144,14 @@ class ErrorReport(RequestModel):
 
     message: str = Field(
         min_length=1,
+        pattern=TEXT,
         max_length=MAX_MESSAGE_CHARS,
         description="What went wrong (1-2000 characters).",
     )
     item: str | None = Field(
         default=None,
         min_length=1,
+        pattern=TEXT,
         max_length=MAX_ITEM_CHARS,
         description="Which item it was (1-1000 characters).",
     )
@@ -152,7 +170,10 @@ class Failure(RequestModel):
     """Why the attempt failed, and whether the job may run again."""
 
     reason: str = Field(
-        min_length=1, max_length=MAX_REASON_CHARS, description="Why (1-2000 characters)."
+        min_length=1,
+        max_length=MAX_REASON_CHARS,
+        pattern=TEXT,
+        description="Why (1-2000 characters).",
     )
     attempt: OptionalAttempt = None
     retry: bool = Field(
@@ -176,6 +197,7 @@ class Cancellation(RequestModel):
     reason: str | None = Field(
         default=None,
         min_length=1,
+        pattern=TEXT,
         max_length=MAX_REASON_CHARS,
         description="Why (1-2000 characters).",
     )

@@ -10,9 +10,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, RootModel, SkipValidation
+from pydantic import ConfigDict, Field, RootModel, SkipValidation
 
-from api.schemas.base import Problem, RequestModel, ResponseModel, Timestamp
+from api.schemas.base import (
+    NOT_BLANK,
+    WHOLE_NUMBER,
+    Problem,
+    RequestModel,
+    ResponseModel,
+    Timestamp,
+)
 from api.schemas.jobs import (
     Attempt,
     Completion,
@@ -47,7 +54,7 @@ class ClaimRequest(RequestModel):
         max_length=MAX_CLAIM_TYPES,
         description="Claim only jobs of these types (1-20); default: any type.",
     )
-    limit: int = Field(
+    limit: Annotated[int, WHOLE_NUMBER] = Field(
         default=1, ge=1, le=MAX_CLAIM_LIMIT, description="At most this many jobs (1-100)."
     )
     lease_seconds: LeaseSeconds = Field(
@@ -115,9 +122,10 @@ class _BatchCommand(RequestModel):
         default=None,
         min_length=1,
         max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+        pattern=NOT_BLANK,
         description="Makes this command safe to send again, as the Idempotency-Key header does "
         "on its own route: a repeat of the same command with the same key gets the first "
-        "result and records nothing; the same key on another command is 422.",
+        "result and records nothing; the same key on another command is 409.",
     )
 
 
@@ -161,8 +169,18 @@ class OneCommand(RootModel[BatchCommand]):
     """Checks one command of a batch: ``OneCommand.model_validate(item).root``."""
 
 
+def _anything_runs(schema: dict[str, Any]) -> None:
+    """Documents what the batch takes: each command a BatchCommand, or anything else, which is
+    checked on its own (and gets its own 422 result)."""
+    commands = schema["properties"]["commands"]
+    other = {"description": "Anything else: it gets its own 422 result, the others still run."}
+    commands["items"] = {"anyOf": [commands["items"], other]}
+
+
 class CommandBatch(RequestModel):
     """Commands on several jobs, run in order, each against the state the ones before it left."""
+
+    model_config = ConfigDict(json_schema_extra=_anything_runs)
 
     commands: Annotated[
         list[SkipValidation[BatchCommand]],

@@ -113,7 +113,7 @@ def test_history_pages_concatenate_to_the_whole_history(
     assert beyond["events"] == [] and beyond["nextFromVersion"] is None
 
 
-def test_bad_pages_and_bad_instants_are_422_with_a_message(
+def test_bad_pages_and_bad_instants_are_422_and_states_that_never_were_404(
     client: AppClient, people: People
 ) -> None:
     job = create_job(client, people.member)
@@ -126,19 +126,45 @@ def test_bad_pages_and_bad_instants_are_422_with_a_message(
         problem = assert_problem(client.get(f"{url}/history", params=params, headers=headers), 422)
         assert problem["errors"][0]["loc"][-1] == field, problem
         assert problem["errors"][0]["msg"]
-    beyond = assert_problem(client.get(url, params={"asOfVersion": 2}, headers=headers), 422)
-    assert "current version 1" in beyond["detail"]
-    for as_of in ("yesterday", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
-                  "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+    beyond = assert_problem(client.get(url, params={"asOfVersion": 2}, headers=headers), 404)
+    assert "no version 2" in beyond["detail"] and "current version is 1" in beyond["detail"]
+    for as_of in ("yesterday", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z", "1700000000",
+                  "2026-01-01 00:00:00Z"):
         problem = assert_problem(client.get(url, params={"asOf": as_of}, headers=headers), 422)
         assert problem["errors"][0]["loc"][-1] == "asOf", problem
     before = datetime.fromisoformat(job["createdAt"]) - timedelta(microseconds=1)
-    gone = assert_problem(client.get(url, params={"asOf": before.isoformat()}, headers=headers),
-                          404)
-    assert "did not exist" in gone["detail"]
-    assert client.get(url, params={"asOf": "9999-12-31T23:59:59Z"}, headers=headers).json() == (
-        client.get(url, headers=headers).json()
-    )
+    for as_of in (before.isoformat(), "0001-01-01T00:00:00+01:00"):
+        gone = assert_problem(client.get(url, params={"asOf": as_of}, headers=headers), 404)
+        assert "did not exist" in gone["detail"]
+    for as_of in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59-01:00"):
+        assert client.get(url, params={"asOf": as_of}, headers=headers).json() == (
+            client.get(url, headers=headers).json()
+        )
+
+
+def test_a_version_and_an_instant_together_give_the_earlier_state(
+    client: AppClient, people: People
+) -> None:
+    job = create_job(client, people.member, totalItems=10)
+    url, worker = f"{JOBS}/{job['id']}", people.worker.headers
+    assert client.post(f"{url}/start", headers=worker).status_code == 200
+    started = client.get(url, headers=worker).json()
+    for done in (2, 4):
+        body = {"processedItems": done}
+        assert client.post(f"{url}/progress", json=body, headers=worker).status_code == 200
+
+    def as_of(**params: Any) -> dict[str, Any]:
+        response = client.get(url, params=params, headers=worker)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    assert as_of(asOfVersion=3, asOf=started["updatedAt"])["version"] == 2
+    assert as_of(asOfVersion=2, asOf="9999-12-31T23:59:59Z")["version"] == 2
+    assert as_of(asOfVersion=4, asOf="9999-12-31T23:59:59Z")["processedItems"] == 4
+    missing = client.get(url, params={"asOfVersion": 5, "asOf": started["updatedAt"]},
+                         headers=worker)
+    assert_problem(missing, 404)
 
 
 def test_actors_are_the_callers_whatever_the_body_says(client: AppClient, people: People) -> None:

@@ -172,7 +172,7 @@ def test_a_long_timeline_is_read_page_by_page(
     [
         (["{unknown}"], 1, "not found"),
         (["{job}", "--as-of", "2000-01-01T00:00:00Z"], 1, "did not exist"),
-        (["{job}", "--as-of-version", "5"], 2, "at most the job's current version 4"),
+        (["{job}", "--as-of-version", "5"], 1, "has no version 5"),
         (["{job}", "--as-of-version", "0"], 2, "asOfVersion"),
         (["{job}", "--as-of", "yesterday"], 2, "not an ISO 8601 time"),
         (["{job}", "--as-of", "2026-01-01T00:00:00"], 2, "needs a time zone"),

@@ -1,6 +1,6 @@
 """``Idempotency-Key`` on the command routes, over HTTP on every store: a command sent again (its
 answer lost in the network) gets the first answer verbatim and records nothing, also from
-another server process; the same key on another request is 422."""
+another server process; the same key on another request is 409."""
 
 from __future__ import annotations
 
@@ -54,13 +54,13 @@ def test_a_command_sent_twice_with_one_key_records_one_event(
     assert _history_types(client, people, job["id"]).count("ProgressUpdated") == 1
 
 
-def test_a_key_reused_for_another_request_is_422_and_records_nothing(
+def test_a_key_reused_for_another_request_is_409_and_records_nothing(
     client: AppClient, people: People
 ) -> None:
     job = _running(client, people)
     path = f"{JOBS}/{job['id']}/progress"
     assert _send(client, people, path, {"processedItems": 3}, "p-1").status_code == 200
-    problem = assert_problem(_send(client, people, path, {"processedItems": 4}, "p-1"), 422)
+    problem = assert_problem(_send(client, people, path, {"processedItems": 4}, "p-1"), 409)
     assert "another request" in problem["detail"]
     assert _history_types(client, people, job["id"]).count("ProgressUpdated") == 1
 

@@ -85,9 +85,13 @@ def test_the_past_state_of_a_job(client: AppClient, people: People) -> None:
     assert latest["version"] == 3
     before = datetime.fromisoformat(events[0]["at"]) - timedelta(microseconds=1)
     assert_problem(client.get(url, params={"asOf": before.isoformat()}, headers=headers), 404)
-    for params in ({"asOfVersion": 0}, {"asOfVersion": 4}, {"asOf": "2024-01-01T00:00:00"},
-                   {"asOf": "yesterday"}, {"asOfVersion": 1, "asOf": events[0]["at"]}):
+    for params in ({"asOfVersion": 0}, {"asOf": "2024-01-01T00:00:00"}, {"asOf": "yesterday"}):
         assert_problem(client.get(url, params=params, headers=headers), 422)
+    assert "no version 4" in assert_problem(
+        client.get(url, params={"asOfVersion": 4}, headers=headers), 404
+    )["detail"]
+    both = client.get(url, params={"asOfVersion": 3, "asOf": events[0]["at"]}, headers=headers)
+    assert both.json()["version"] == 1
 
 
 def test_if_match_makes_commands_conditional(client: AppClient, people: People) -> None:
@@ -96,8 +100,13 @@ def test_if_match_makes_commands_conditional(client: AppClient, people: People) 
 
     stale = client.post(f"{url}/start", headers={**worker, "If-Match": '"7"'})
     assert "version 1, not 7" in assert_problem(stale, 412)["detail"]
-    assert_problem(client.post(f"{url}/start", headers={**worker, "If-Match": "1"}), 422)
-    fresh = client.post(f"{url}/start", headers={**worker, "If-Match": '"1"'})
+    for names_no_version in ("1", 'W/"1"', "nonsense"):
+        unquoted = client.post(f"{url}/start", headers={**worker, "If-Match": names_no_version})
+        assert "which the condition does not name" in assert_problem(unquoted, 412)["detail"]
+    listed = client.post(f"{url}/progress", json={"processedItems": 1},
+                         headers={**worker, "If-Match": '"7", "8"'})
+    assert "not any of 7, 8" in assert_problem(listed, 412)["detail"]
+    fresh = client.post(f"{url}/start", headers={**worker, "If-Match": '"9", "1"'})
     assert fresh.status_code == 200 and fresh.headers["etag"] == '"2"'
     anything = client.post(f"{url}/fail", json={"reason": "x"}, headers={**worker, "If-Match": "*"})
     assert anything.status_code == 200
@@ -114,7 +123,8 @@ def test_an_idempotency_key_makes_a_create_safe_to_retry(client: AppClient, peop
     assert retry.headers["idempotent-replayed"] == "true"
     assert retry.json()["id"] == first.json()["id"]
     assert retry.headers["location"] == first.headers["location"]
-    assert_problem(client.post(JOBS, json={**body, "data": {"to": "gcs"}}, headers=headers), 422)
+    reused = client.post(JOBS, json={**body, "data": {"to": "gcs"}}, headers=headers)
+    assert "different payload" in assert_problem(reused, 409)["detail"]
     other_headers = {**people.other.headers, "Idempotency-Key": "order-42"}
     others = client.post(JOBS, json=body, headers=other_headers)
     assert others.status_code == 201 and others.json()["id"] != first.json()["id"]

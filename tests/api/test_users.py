@@ -36,7 +36,7 @@ def test_admins_register_and_list_users(client: AppClient, people: People) -> No
 @MEMORY_ONLY
 def test_an_email_is_registered_once(client: AppClient, people: People) -> None:
     response = client.post(
-        USERS, json={"email": " MEMBER@example.COM", "password": PASSWORD, "role": "admin"},
+        USERS, json={"email": "MEMBER@example.COM", "password": PASSWORD, "role": "admin"},
         headers=people.admin.headers,
     )
 

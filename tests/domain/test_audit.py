@@ -128,13 +128,23 @@ def test_as_of_refuses_what_cannot_be_answered(ledger: JobLedger) -> None:
     job, states = _drive(ledger)
     with pytest.raises(JobNotFoundError, match="did not exist"):
         ledger.job_as_of(job.id, at=states[0].created_at - timedelta(microseconds=1))
-    with pytest.raises(InvalidInputError, match="at most the job's current version 7"):
+    with pytest.raises(JobNotFoundError, match="no version 8: its current version is 7"):
         ledger.job_as_of(job.id, version=8)
+    with pytest.raises(JobNotFoundError, match="no version 8"):
+        ledger.job_as_of(job.id, version=8, at=states[0].created_at)
     with pytest.raises(InvalidInputError):
         ledger.job_as_of(job.id, version=0)
-    with pytest.raises(InvalidInputError, match="exactly one"):
-        ledger.job_as_of(job.id, version=1, at=states[0].created_at)
+    with pytest.raises(InvalidInputError, match="a version, an instant, or both"):
+        ledger.job_as_of(job.id)
     with pytest.raises(InvalidInputError, match="time zone"):
         ledger.job_as_of(job.id, at=datetime(2030, 1, 1))
     with pytest.raises(JobNotFoundError):
         ledger.job_as_of(uuid4(), version=1)
+
+
+def test_a_version_and_an_instant_together_give_the_earlier_state(ledger: JobLedger) -> None:
+    job, states = _drive(ledger)
+    latest = states[-1].updated_at
+    assert ledger.job_as_of(job.id, version=3, at=latest).version == 3
+    assert ledger.job_as_of(job.id, version=7, at=states[2].updated_at).version <= 3
+    assert ledger.job_as_of(job.id, version=7, at=latest) == ledger.get_job(job.id)

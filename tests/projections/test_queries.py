@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from domain.errors import InvalidInputError
+from domain.errors import InvalidInputError, PageNotFoundError
 from domain.job import JobStatus
 from domain.ledger import JobLedger
 from projections import JobQuery, JobSummaryView, ProjectionRunner, SortOrder
+from projections.query import MAX_LIMIT
 from tests.projections.helpers import ACTORS, TYPES, brute_force, folded, walk
 
 
@@ -136,22 +137,30 @@ def test_malformed_tampered_and_foreign_cursors_are_refused(
     forged = base64.urlsafe_b64encode(decoded.replace(b'"t":', b'"t":1')).rstrip(b"=").decode()
     flipped_mac = mac[:-1] + ("A" if mac[-1] != "A" else "B")
 
-    for bad in (
-        "not-a-cursor",
-        "a.b.c",
-        f"{forged}.{mac}",
-        f"{payload}.{flipped_mac}",
-        f"{payload}!.{mac}",
-        f"{payload}.{mac}==",
-        f"{payload}é.{mac}",
-    ):
-        with pytest.raises(InvalidInputError, match="malformed or has been tampered") as raised:
-            view.query(replace(query, cursor=bad))
+    for malformed in ("not-a-cursor", "a.b.c", f"{payload}!.{mac}", f"{payload}.{mac}==",
+                      f"{payload}é.{mac}"):
+        with pytest.raises(InvalidInputError, match="malformed") as raised:
+            view.query(replace(query, cursor=malformed))
         assert raised.value.field == "cursor"
+    for tampered in (f"{forged}.{mac}", f"{payload}.{flipped_mac}", "abc.def"):
+        with pytest.raises(PageNotFoundError, match="names no page"):
+            view.query(replace(query, cursor=tampered))
     for other in (replace(query, statuses=("pending",)), replace(query, sort="createdAt")):
-        with pytest.raises(InvalidInputError, match="another query"):
+        with pytest.raises(PageNotFoundError, match="continues another one"):
             view.query(replace(other, cursor=cursor))
     assert view.query(replace(query, cursor=cursor, limit=3)).items  # the limit may change
+
+
+def test_an_offset_with_a_cursor_skips_that_many_rows_after_it(
+    view: JobSummaryView[Any], jobs: list[Any]
+) -> None:
+    query = JobQuery(limit=1)
+    cursor = view.query(query).next_cursor
+    after = view.query(replace(query, cursor=cursor, limit=MAX_LIMIT)).items
+
+    skipped = view.query(replace(query, cursor=cursor, offset=2, limit=2)).items
+
+    assert [row.id for row in skipped] == [row.id for row in after[2:4]]
 
 
 def test_a_cursor_walk_while_jobs_are_inserted_sees_each_existing_job_once(
