@@ -46,6 +46,7 @@ from domain.errors import (
     IdempotencyKeyReusedError,
     InvalidInputError,
     JobConflictError,
+    JobLedgerError,
     JobNotFoundError,
     LedgerUnavailableError,
     VersionMismatchError,
@@ -414,18 +415,32 @@ class JobLedger(UserAccounts, JobAudit, Application[UUID]):
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         """Runs one command on the job and saves its events (and its receipt, with an
-        idempotency key: a key already answered replays that answer, before any check).
+        idempotency key: a key already answered replays that answer, whatever the job's state).
+
+        The receipt is looked for only when the first try cannot go ahead: when the rules or
+        the expected version refuse it, or when its save lost a race, which a receipt already
+        stored under the key makes it do. A first-time key, the common case, costs no read.
         ``trust_cache=False`` for commands that may record nothing (a heartbeat, a repeated
         cancel request): an answer without an event is never checked by a save, so it must
         come from the store's state."""
         deadline = self._deadline()
+        tries = 0
 
         def attempt(job: Job) -> CommandResult:
-            if idempotency is not None and (replay := self._replay(idempotency, job)):
+            nonlocal tries
+            tries += 1
+            replay = self._replay(idempotency, job) if idempotency and tries > 1 else None
+            if replay is not None:
                 return replay
-            if expected_version is not None and not _is_expected(job.version, expected_version):
-                raise VersionMismatchError(job_id, expected_version, job.version)
-            command(job)
+            try:
+                if expected_version is not None and not _is_expected(job.version, expected_version):
+                    raise VersionMismatchError(job_id, expected_version, job.version)
+                command(job)
+            except JobLedgerError:
+                replay = self._replay(idempotency, job) if idempotency else None
+                if replay is not None:
+                    return replay
+                raise
             receipt = None if idempotency is None else idempotency.receipt(job)
             if not job.pending_events and receipt is None:
                 return CommandResult(job, 0)
