@@ -426,6 +426,30 @@ def test_a_batch_runs_its_commands_in_order_each_with_its_own_status(
     assert [item["id"] for item in listed["items"]] == [running], "read your writes"
 
 
+def test_a_batch_on_many_jobs_keeps_each_jobs_commands_in_order(
+    client: AppClient, people: People
+) -> None:
+    job_ids = [create_job(client, people.member, totalItems=3)["id"] for _ in range(12)]
+    claimed = claim(client, people, limit=12)
+    assert sorted(job["id"] for job in claimed) == sorted(job_ids)
+    commands: list[Any] = [
+        {"jobId": job_id, "op": "progress", "attempt": 1, "processedItems": step}
+        for step in (1, 2, 3)
+        for job_id in job_ids
+    ] + [{"jobId": job_id, "op": "complete", "attempt": 1, "result": job_id} for job_id in job_ids]
+
+    results = ok(client.post(BATCH, json={"commands": commands}, headers=people.worker.headers))[
+        "results"
+    ]
+
+    assert [(r["jobId"], r["status"]) for r in results] == [(c["jobId"], 200) for c in commands]
+    assert [r["job"]["processedItems"] for r in results[:36]] == [1] * 12 + [2] * 12 + [3] * 12
+    for job_id in job_ids:
+        history = ok(client.get(f"{JOBS}/{job_id}/history", headers=people.worker.headers))
+        steps = [e["data"].get("processedItems") for e in history["events"][2:]]
+        assert steps == [1, 2, 3, None], f"{job_id}: {steps}"
+
+
 @MEMORY_ONLY
 @pytest.mark.parametrize(
     "body",
