@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 
 import anyio
 from fastapi import FastAPI
@@ -19,8 +19,9 @@ from api.login import AddressThrottle
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, add_cors
 from api.openapi import openapi_builder
 from api.passwords import Passwords
-from api.routes import auth, commands, health, jobs, root, users, workers
+from api.routes import auth, commands, events, health, jobs, root, users, workers
 from api.settings import Settings
+from api.streams import HubOnDemand
 from api.tokens import Tokens
 from domain.ledger import JobLedger
 from projections.lag import LagProbe
@@ -32,9 +33,9 @@ logger = logging.getLogger("api")
 #: 30 s for a job, and long-polling workers must not starve everyone else.
 CLAIM_THREADS = 100
 #: Routers in the order a request is matched against them: the busiest first.
-ROUTING_ORDER = (jobs, commands, workers, auth, users, health)
+ROUTING_ORDER = (jobs, commands, workers, events, auth, users, health)
 #: Routers (their tags) in the order the API documentation shows them.
-DOCUMENTED_ORDER = (auth, users, jobs, commands, workers, health)
+DOCUMENTED_ORDER = (auth, users, jobs, commands, workers, events, health)
 
 DESCRIPTION = """An event-sourced job ledger. Every change to a job is an immutable event.
 
@@ -51,12 +52,16 @@ def create_app(settings: Settings, passwords: Passwords | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ledger = JobLedger(env=settings.store.ledger_env())
         try:
-            with open_read_model(ledger, settings.store) as read_model:
+            with (
+                open_read_model(ledger, settings.store) as read_model,
+                closing(HubOnDemand(ledger, read_model)) as stream_hub,
+            ):
                 app.state.ledger = ledger
                 app.state.read_model = read_model
                 app.state.commands = Commands(read_model, settings.read_your_writes_timeout)
                 app.state.lag_probe = LagProbe(ledger, read_model)
                 app.state.claim_limiter = anyio.CapacityLimiter(CLAIM_THREADS)
+                app.state.stream_hub = stream_hub
                 logger.info("jobledger API ready on %s", settings.store.describe())
                 yield
         finally:

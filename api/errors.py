@@ -77,6 +77,14 @@ class ContentTooLargeError(ApiError):
     """Raised when a request body is larger than the API accepts."""
 
 
+class TooManyStreamsError(ApiError):
+    """Raised when the caller already has as many event streams open as one user may."""
+
+
+class StreamsFullError(ApiError):
+    """Raised when the server already serves as many event streams as it will."""
+
+
 #: error class -> (status, problem type, title); the most specific class in an error's MRO wins.
 PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     NotAuthenticatedError: (401, "not-authenticated", "Not authenticated"),
@@ -92,6 +100,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     ContentTooLargeError: (413, "content-too-large", "Content too large"),
     InvalidInputError: (422, "invalid-input", "Invalid input"),
     LoginThrottledError: (429, "login-throttled", "Too many failed logins"),
+    TooManyStreamsError: (429, "too-many-streams", "Too many event streams"),
+    StreamsFullError: (503, "streams-full", "No room for another event stream"),
     LedgerUnavailableError: (503, "unavailable", "Service unavailable"),
 }
 
@@ -148,7 +158,7 @@ def _headers(error: Exception) -> dict[str, str] | None:
         return {"WWW-Authenticate": challenge}
     if isinstance(error, LoginThrottledError):
         return {"Retry-After": str(error.retry_after)}
-    if isinstance(error, LedgerUnavailableError):
+    if isinstance(error, LedgerUnavailableError | StreamsFullError):
         return {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
     return None
 

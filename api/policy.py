@@ -85,3 +85,8 @@ def list_query(
     )
     foreign = own is not None and created_by is not None and created_by != own
     return None if foreign else query
+
+
+def stream_owner(user: User) -> str | None:
+    """Whose jobs the user's event streams carry: a member's own (their id); None: everyone's."""
+    return None if sees_everyone(user) else str(user.id)

@@ -59,6 +59,9 @@ RULES: dict[str, tuple[str, int, str | None, Any]] = {
         {"commands": [{"jobId": "0d2c4f3e-1111-4a2b-8c3d-123456789abc", "op": "errors",
                        "message": "m"}]},
     ),
+    # Probed with a malformed Last-Event-ID: a caller let through gets as far as its 422 (an
+    # open stream never ends, so it is not opened here; tests/streams opens real ones).
+    "GET /api/v1/events": (ANY, 422, None, None),
     "GET /api/health": (PUBLIC, SUCCESS, None, None),
 }
 
@@ -139,6 +142,8 @@ class Matrix:
             kwargs["data"] = {"username": self.people.member.email, "password": PASSWORD}
         elif route == "POST /api/v1/users":
             kwargs["json"] = {"email": f"new{number}@x.org", "password": PASSWORD, "role": "member"}
+        elif route == "GET /api/v1/events":
+            kwargs["headers"] = {**kwargs["headers"], "Last-Event-ID": "probe"}
         elif body is not None:
             kwargs["json"] = body
         response = self.client.request(method, path, **kwargs)
