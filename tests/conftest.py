@@ -56,6 +56,16 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+def backend_store(backend: str, directory: Path, stack: ExitStack) -> str:
+    """The URL of a new, empty store of ``backend``: a PostgreSQL one is dropped when ``stack``
+    closes, an SQLite one lives in ``directory``."""
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite:///{directory / 'events.db'}"
+    return stack.enter_context(postgres_database())
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def module_ledger(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -63,12 +73,7 @@ def module_ledger(
     """One ledger per backend for a whole module of table-driven cases that each drive their
     own job (creating a PostgreSQL database per case would cost more than the case)."""
     with ExitStack() as stack:
-        if request.param == "memory":
-            url = "memory://"
-        elif request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('module') / 'events.db'}"
-        else:
-            url = stack.enter_context(postgres_database())
+        url = backend_store(request.param, tmp_path_factory.mktemp("module"), stack)
         ledger = JobLedger(env=Store.from_url(url).ledger_env())
         stack.callback(ledger.close)
         yield ledger

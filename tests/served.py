@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, postgres_database
+from tests.conftest import BACKENDS, backend_store
 from tests.reliability.serving import REQUEST_TIMEOUT_SECONDS, ServeProcess, admin_token
 from worker import Worker
 
@@ -64,12 +64,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     types (and its own users), so that they never meet."""
     workdir = tmp_path_factory.mktemp(f"sdk-{request.param}")
     with ExitStack() as stack:
-        if request.param == "memory":
-            url = "memory://"
-        elif request.param == "sqlite":
-            url = f"sqlite:///{workdir / 'events.db'}"
-        else:
-            url = stack.enter_context(postgres_database())
+        url = backend_store(request.param, workdir, stack)
         server = ServeProcess(url, workdir, SERVER_ENV)
         stack.callback(server.stop)
         token = admin_token(server.url)
