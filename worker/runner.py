@@ -181,16 +181,21 @@ class _Session:
         return EXIT_OK
 
     async def _finish_running(self, deadline: float) -> int:
+        """Waits until ``deadline`` for the running handlers; returns how many it abandoned.
+
+        Only a handler still running at the deadline is abandoned: one that ended in time has
+        its answer waited for by the outbox's drain, however slowly the server takes it.
+        """
         tasks = list(self.running.values())
         if tasks:
             logger.info(
                 "waiting up to %.1f s for %d running jobs", deadline - time.monotonic(), len(tasks)
             )
             await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 0))
-        unfinished = [task for task in tasks if not task.done()]
-        for task in unfinished:
+        abandoned = list(self.running.values())
+        for task in abandoned:
             task.cancel()
-        return len(unfinished)
+        return len(abandoned)
 
     async def _claims(self) -> None:
         group = 0

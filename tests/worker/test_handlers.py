@@ -257,3 +257,31 @@ def test_a_worker_holds_at_most_its_concurrency_of_unanswered_jobs(api: Api) -> 
         jobs = [finished(api, job_id) for job_id in job_ids]
     assert [job["status"] for job in jobs] == ["completed"] * 12
     assert slow.held_at_claims and max(slow.held_at_claims) <= 3, slow.held_at_claims
+
+
+def test_a_handler_that_ends_within_the_grace_period_is_not_abandoned_for_a_slow_answer(
+    api: Api,
+) -> None:
+    """The grace period is for handlers: one that ends in time (0.3 s of work, 1 s of grace) is
+    not abandoned because its answer (1.5 s on the way) has not arrived when the grace ends."""
+    job_type = unique("slow-answer")
+    started = threading.Event()
+
+    def handler(context: JobContext) -> Any:
+        started.set()
+        time.sleep(0.3)
+        return "done"
+
+    job_id = api.create(job_type)
+    worker = worker_for(
+        api, {job_type: handler}, grace_seconds=1.0, poll_seconds=0.05,
+        transport=SlowAnswers(delay=1.5),
+    )  # fmt: skip
+    statuses: list[int] = []
+    thread = threading.Thread(target=lambda: statuses.append(worker.run()))
+    thread.start()
+    assert started.wait(WAIT_SECONDS), "the handler never ran"
+    worker.stop()
+    thread.join(WAIT_SECONDS)
+    assert statuses == [0]
+    assert api.job(job_id)["status"] == "completed"
